@@ -1,0 +1,8 @@
+//! A Juju Kubernetes charm for Django applications.
+//!
+//! Module map:
+//! * [`juju`]: talking to Juju: the hook context (`env` → [`juju::context::Event`]), the
+//!   hook tools ([`juju::tools::HookTools`]) and the charm's metadata.
+//! * [`pebble`]: talking to the workload container's Pebble ([`pebble::Pebble`]).
+
+pub mod pebble;
