@@ -5,4 +5,5 @@
 //!   hook tools ([`juju::tools::HookTools`]) and the charm's metadata.
 //! * [`pebble`]: talking to the workload container's Pebble ([`pebble::Pebble`]).
 
+pub mod juju;
 pub mod pebble;

@@ -1,0 +1,6 @@
+//! Talking to Juju: the hook context from the environment ([`context`]), the hook tools
+//! ([`tools`]), the charm's own metadata ([`metadata`]) and an in-memory Juju
+//! ([`memory`]) that answers hook tools for tests and `simulate`.
+
+pub mod context;
+pub mod tools;
