@@ -3,4 +3,5 @@
 //! ([`memory`]) that answers hook tools for tests and `simulate`.
 
 pub mod context;
+pub mod memory;
 pub mod tools;
