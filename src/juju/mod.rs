@@ -4,4 +4,5 @@
 
 pub mod context;
 pub mod memory;
+pub mod metadata;
 pub mod tools;
