@@ -5,5 +5,10 @@
 //!   hook tools ([`juju::tools::HookTools`]) and the charm's metadata.
 //! * [`pebble`]: talking to the workload container's Pebble ([`pebble::Pebble`]).
 
+pub mod charm;
+pub mod django;
 pub mod juju;
 pub mod pebble;
+pub mod pyjson;
+pub mod reconcile;
+pub mod state;

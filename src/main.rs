@@ -1,1 +1,67 @@
-fn main() {}
+//! The charm binary. Run by `dispatch` with no arguments, it handles one Juju hook or
+//! action; with arguments, it offers the developer subcommands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use django_charm::charm::{CONTAINER, run_hook};
+use django_charm::juju::context::{HookContext, ProcessEnv};
+use django_charm::juju::metadata::CharmMeta;
+use django_charm::juju::tools::{HookTools, LogLevel, ProcessRunner};
+use django_charm::pebble::client::PebbleClient;
+use django_charm::reconcile::log;
+
+/// Where Juju mounts the workload containers' Pebble sockets.
+const DEFAULT_CONTAINERS_DIR: &str = "/charm/containers";
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "A Juju charm for Django applications. Juju runs it through `dispatch` with no arguments."
+)]
+struct Cli {}
+
+fn main() -> ExitCode {
+    if std::env::args_os().len() > 1 {
+        Cli::parse();
+        return ExitCode::SUCCESS;
+    }
+    ExitCode::from(dispatch())
+}
+
+/// Handle the hook or action Juju is running.
+fn dispatch() -> u8 {
+    let ctx = match HookContext::from_env(&ProcessEnv) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("not running as a Juju hook: {e}");
+            return 1;
+        }
+    };
+    let mut tools = HookTools::new(ProcessRunner);
+    let meta = match CharmMeta::load(&ctx.charm_dir) {
+        Ok(meta) => meta,
+        Err(e) => {
+            log(&mut tools, LogLevel::Error, &format!("cannot read the charm metadata: {e}"));
+            return 1;
+        }
+    };
+    let containers_dir = std::env::var_os("CHARM_CONTAINERS_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTAINERS_DIR));
+    let container = meta
+        .containers
+        .first()
+        .cloned()
+        .unwrap_or_else(|| CONTAINER.to_string());
+    let mut pebble = match PebbleClient::for_container(&containers_dir, &container) {
+        Ok(p) => p,
+        Err(e) => {
+            log(&mut tools, LogLevel::Error, &format!("cannot set up the Pebble client: {e}"));
+            return 1;
+        }
+    };
+    run_hook(&ctx, &meta, &mut tools, &mut pebble)
+}

@@ -1,0 +1,124 @@
+//! The `charm` layer (`DJANGO.md` 6.2): every service of the rock's original plan, with
+//! the environment given to `django`, every `-worker` and, on the scheduler unit only,
+//! every `-scheduler` service.
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+
+use crate::pebble::layer::{Layer, Override, Service};
+
+/// The name of the main service.
+pub const DJANGO_SERVICE: &str = "django";
+/// The label of the charm's layer.
+pub const LAYER_LABEL: &str = "charm";
+
+/// What kind of service a name denotes (matched case-insensitively).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceRole {
+    Django,
+    Worker,
+    Scheduler,
+    Other,
+}
+
+pub fn service_role(name: &str) -> ServiceRole {
+    let lower = name.to_lowercase();
+    if name == DJANGO_SERVICE {
+        ServiceRole::Django
+    } else if lower.ends_with("-worker") {
+        ServiceRole::Worker
+    } else if lower.ends_with("-scheduler") {
+        ServiceRole::Scheduler
+    } else {
+        ServiceRole::Other
+    }
+}
+
+/// Build the layer from the original services.
+pub fn desired_layer(
+    original: &IndexMap<String, Service>,
+    environment: &BTreeMap<String, String>,
+    django_command: Option<&str>,
+    is_scheduler_unit: bool,
+) -> Layer {
+    let mut layer = Layer::default();
+    for (name, svc) in original {
+        let mut svc = svc.clone();
+        // Pebble rejects a layer entry without `override`; the plan always has one.
+        if svc.override_.is_none() {
+            svc.override_ = Some(Override::Replace);
+        }
+        match service_role(name) {
+            ServiceRole::Django => {
+                svc.override_ = Some(Override::Replace);
+                svc.environment = environment.clone();
+                if let Some(cmd) = django_command {
+                    svc.command = Some(cmd.to_string());
+                }
+            }
+            ServiceRole::Worker => svc.environment = environment.clone(),
+            ServiceRole::Scheduler if is_scheduler_unit => svc.environment = environment.clone(),
+            ServiceRole::Scheduler => svc.startup = Some("disabled".into()),
+            ServiceRole::Other => {}
+        }
+        layer.services.insert(name.clone(), svc);
+    }
+    layer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rock() -> IndexMap<String, Service> {
+        let yaml = r#"
+services:
+  Another-Real-WorkeR: {override: merge, command: /bin/w2, startup: enabled}
+  Celery-Beat-Scheduler: {override: replace, command: /bin/beat, startup: enabled}
+  django:
+    override: replace
+    command: /bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k [ sync ]
+    startup: enabled
+    after: [statsd-exporter]
+    user: _daemon_
+  statsd-exporter: {override: merge, command: /bin/statsd_exporter, startup: enabled, user: _daemon_, summary: statsd exporter service}
+"#;
+        Layer::from_yaml(yaml).unwrap().services.into_iter().collect()
+    }
+
+    fn env() -> BTreeMap<String, String> {
+        [("DJANGO_TOKEN".to_string(), "abc".to_string())].into()
+    }
+
+    #[test]
+    fn django_workers_and_scheduler_on_the_scheduler_unit() {
+        let layer = desired_layer(&rock(), &env(), None, true);
+        let django = &layer.services["django"];
+        assert_eq!(django.environment, env());
+        assert_eq!(django.after, vec!["statsd-exporter"]);
+        assert_eq!(django.user.as_deref(), Some("_daemon_"));
+        assert_eq!(django.startup.as_deref(), Some("enabled"));
+        assert_eq!(layer.services["Another-Real-WorkeR"].environment, env());
+        assert_eq!(layer.services["Another-Real-WorkeR"].override_, Some(Override::Merge));
+        assert_eq!(layer.services["Celery-Beat-Scheduler"].environment, env());
+        assert_eq!(layer.services["statsd-exporter"], rock()["statsd-exporter"]);
+        assert!(layer.summary.is_none() && layer.checks.is_empty() && layer.log_targets.is_empty());
+    }
+
+    #[test]
+    fn schedulers_are_disabled_elsewhere_without_environment() {
+        let layer = desired_layer(&rock(), &env(), None, false);
+        let beat = &layer.services["Celery-Beat-Scheduler"];
+        assert_eq!(beat.startup.as_deref(), Some("disabled"));
+        assert!(beat.environment.is_empty());
+        assert_eq!(layer.services["Another-Real-WorkeR"].environment, env());
+    }
+
+    #[test]
+    fn rewritten_command() {
+        let cmd = "/bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k [ gevent ]";
+        let layer = desired_layer(&rock(), &env(), Some(cmd), false);
+        assert_eq!(layer.services["django"].command.as_deref(), Some(cmd));
+    }
+}

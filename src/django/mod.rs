@@ -1,0 +1,6 @@
+//! The Django rules of the charm, as pure functions of the gathered state: the
+//! configuration ([`config`]), the environment ([`env`]), the Pebble layer ([`layer`]).
+
+pub mod config;
+pub mod env;
+pub mod layer;
