@@ -3,4 +3,6 @@
 
 pub mod config;
 pub mod env;
+pub mod gunicorn;
 pub mod layer;
+pub mod migrations;
