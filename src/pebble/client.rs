@@ -1109,3 +1109,870 @@ where
     }
     Err("connection closed before the end of the stream".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Wire-level tests against a throwaway scripted responder: each test answers the
+    //! requests it expects and checks what the client sent. (The full fake Pebble lives
+    //! in the test harness; this only needs to speak enough HTTP for one exchange.)
+
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream as StdUnixStream};
+    use std::sync::{Arc, Mutex};
+
+    use tungstenite::protocol::Role;
+
+    type ServerWebsocket = tungstenite::WebSocket<StdUnixStream>;
+
+    #[derive(Debug, Clone)]
+    struct Recorded {
+        method: String,
+        target: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    }
+
+    impl Recorded {
+        fn path(&self) -> &str {
+            self.target.split('?').next().unwrap_or_default()
+        }
+
+        fn query(&self) -> Vec<(String, String)> {
+            let url = Url::parse(&format!("http://localhost{}", self.target)).unwrap();
+            url.query_pairs().into_owned().collect()
+        }
+
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+
+        fn json(&self) -> Value {
+            serde_json::from_slice(&self.body).unwrap()
+        }
+    }
+
+    enum Reply {
+        Http {
+            status: u16,
+            content_type: String,
+            body: Vec<u8>,
+        },
+        Websocket(Box<dyn FnOnce(&mut ServerWebsocket) + Send>),
+    }
+
+    fn reply(status: u16, body: Value) -> Reply {
+        Reply::Http {
+            status,
+            content_type: "application/json".to_string(),
+            body: serde_json::to_vec(&body).unwrap(),
+        }
+    }
+
+    fn sync(result: Value) -> Reply {
+        reply(
+            200,
+            json!({"type": "sync", "status-code": 200, "status": "OK", "result": result}),
+        )
+    }
+
+    fn accepted(change: &str, result: Option<Value>) -> Reply {
+        let mut body =
+            json!({"type": "async", "status-code": 202, "status": "Accepted", "change": change});
+        if let Some(result) = result {
+            body["result"] = result;
+        }
+        reply(202, body)
+    }
+
+    fn error(status: u16, message: &str, kind: Option<&str>) -> Reply {
+        let mut result = json!({"message": message});
+        if let Some(kind) = kind {
+            result["kind"] = json!(kind);
+        }
+        reply(
+            status,
+            json!({"type": "error", "status-code": status, "status": "", "result": result}),
+        )
+    }
+
+    fn done_change(id: &str, kind: &str, err: Option<&str>, data: Value) -> Value {
+        let mut change = json!({
+            "id": id, "kind": kind, "summary": "", "status": if err.is_some() { "Error" } else { "Done" },
+            "ready": true, "tasks": [{"id": "1", "kind": kind, "status": "Done", "data": data}],
+        });
+        if let Some(err) = err {
+            change["err"] = json!(err);
+        }
+        change
+    }
+
+    type Handler = Box<dyn FnMut(&Recorded) -> Reply + Send>;
+
+    struct Responder {
+        _dir: tempfile::TempDir,
+        socket: PathBuf,
+        requests: Arc<Mutex<Vec<Recorded>>>,
+    }
+
+    impl Responder {
+        fn start(handler: impl FnMut(&Recorded) -> Reply + Send + 'static) -> Responder {
+            let dir = tempfile::tempdir().unwrap();
+            let socket = dir.path().join("pebble.socket");
+            let listener = UnixListener::bind(&socket).unwrap();
+            let requests = Arc::new(Mutex::new(Vec::new()));
+            let handler: Arc<Mutex<Handler>> = Arc::new(Mutex::new(Box::new(handler)));
+            let recorded = Arc::clone(&requests);
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { return };
+                    let handler = Arc::clone(&handler);
+                    let recorded = Arc::clone(&recorded);
+                    std::thread::spawn(move || serve_connection(stream, &handler, &recorded));
+                }
+            });
+            Responder {
+                _dir: dir,
+                socket,
+                requests,
+            }
+        }
+
+        fn client(&self) -> PebbleClient {
+            PebbleClient::new(self.socket.clone()).unwrap()
+        }
+
+        fn requests(&self) -> Vec<Recorded> {
+            self.requests.lock().unwrap().clone()
+        }
+    }
+
+    fn serve_connection(
+        stream: StdUnixStream,
+        handler: &Mutex<Handler>,
+        recorded: &Mutex<Vec<Recorded>>,
+    ) {
+        let mut reader = BufReader::new(stream);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let mut words = line.split_whitespace();
+            let method = words.next().unwrap_or_default().to_string();
+            let target = words.next().unwrap_or_default().to_string();
+            let mut headers = Vec::new();
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                let header = header.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                let (k, v) = header.split_once(':').unwrap();
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+            let length = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, v)| v.parse().unwrap());
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let request = Recorded {
+                method,
+                target,
+                headers,
+                body,
+            };
+            recorded.lock().unwrap().push(request.clone());
+            let answer = (handler.lock().unwrap())(&request);
+            match answer {
+                Reply::Http {
+                    status,
+                    content_type,
+                    body,
+                } => {
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let stream = reader.get_mut();
+                    stream.write_all(head.as_bytes()).unwrap();
+                    stream.write_all(&body).unwrap();
+                }
+                Reply::Websocket(run) => {
+                    let key = request.header("Sec-WebSocket-Key").unwrap();
+                    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+                    let mut stream = reader.into_inner();
+                    write!(
+                        stream,
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+                    )
+                    .unwrap();
+                    let mut websocket =
+                        ServerWebsocket::from_raw_socket(stream, Role::Server, None);
+                    run(&mut websocket);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn unexpected(request: &Recorded) -> Reply {
+        error(
+            500,
+            &format!("unexpected {} {}", request.method, request.target),
+            None,
+        )
+    }
+
+    #[test]
+    fn durations_are_formatted_as_ops_does() {
+        assert_eq!(format_duration(Duration::from_secs(4)), "4.000s");
+        assert_eq!(format_duration(Duration::from_secs(10)), "10.000s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.500s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "0.250s");
+        assert_eq!(format_duration(Duration::from_secs(0)), "0.000s");
+    }
+
+    #[test]
+    fn permissions_are_normalised_to_three_octal_digits() {
+        assert_eq!(normalise_permissions("/f", "644").unwrap(), "644");
+        assert_eq!(normalise_permissions("/f", "0755").unwrap(), "755");
+        assert_eq!(normalise_permissions("/f", "44").unwrap(), "044");
+        for bad in ["", "888", "1777", "+644", "rw-"] {
+            let err = normalise_permissions("/f", bad).unwrap_err();
+            assert!(matches!(err, PebbleError::Path { .. }), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_socket_cannot_connect() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut client = PebbleClient::for_container(dir.path(), "django-app").unwrap();
+        assert_eq!(
+            client.socket(),
+            dir.path().join("django-app").join("pebble.socket")
+        );
+        let err = client.system_info().unwrap_err();
+        assert!(
+            matches!(&err, PebbleError::CannotConnect { socket, .. } if socket == client.socket()),
+            "{err}"
+        );
+        assert!(!client.can_connect());
+    }
+
+    #[test]
+    fn a_stale_socket_cannot_connect() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("pebble.socket");
+        drop(UnixListener::bind(&socket).unwrap());
+        let mut client = PebbleClient::new(socket).unwrap();
+        let err = client.get_plan().unwrap_err();
+        assert!(matches!(err, PebbleError::CannotConnect { .. }), "{err}");
+    }
+
+    #[test]
+    fn system_info_and_plan_are_read() {
+        let responder = Responder::start(|r| match r.path() {
+            "/v1/system-info" => sync(json!({"boot-id": "x", "version": "v1.19.2"})),
+            "/v1/plan" => sync(json!(
+                "services:\n    web:\n        startup: enabled\n        override: replace\n        command: /bin/web\n"
+            )),
+            _ => unexpected(r),
+        });
+        let mut client = responder.client();
+        assert_eq!(client.system_info().unwrap().version, "v1.19.2");
+        let plan = client.get_plan().unwrap();
+        assert_eq!(plan.services["web"].command.as_deref(), Some("/bin/web"));
+        let requests = responder.requests();
+        assert_eq!(requests[0].header("accept"), Some("application/json"));
+        assert_eq!(requests[0].header("host"), Some("localhost"));
+        assert_eq!(requests[1].target, "/v1/plan?format=yaml");
+    }
+
+    #[test]
+    fn add_layer_sends_yaml_and_maps_error_envelopes() {
+        let responder = Responder::start(|r| {
+            if r.json()["label"] == "bad" {
+                error(
+                    400,
+                    "layer \"bad\" must define \"override\" for service \"web\"",
+                    None,
+                )
+            } else {
+                sync(json!(true))
+            }
+        });
+        let mut client = responder.client();
+        let layer =
+            Layer::from_yaml("services:\n  web:\n    override: replace\n    command: /bin/web\n")
+                .unwrap();
+        client.add_layer("django", &layer, true).unwrap();
+        let err = client.add_layer("bad", &layer, false).unwrap_err();
+        assert_eq!(
+            err,
+            PebbleError::Api {
+                status: 400,
+                what: "POST /v1/layers".to_string(),
+                message: "layer \"bad\" must define \"override\" for service \"web\"".to_string(),
+                kind: None,
+            }
+        );
+        let sent = &responder.requests()[0];
+        assert_eq!(sent.method, "POST");
+        assert_eq!(sent.header("content-type"), Some("application/json"));
+        let body = sent.json();
+        assert_eq!(body["action"], "add");
+        assert_eq!(body["combine"], true);
+        assert_eq!(body["format"], "yaml");
+        let sent_layer = Layer::from_yaml(body["layer"].as_str().unwrap()).unwrap();
+        assert_eq!(sent_layer, layer);
+    }
+
+    #[test]
+    fn replan_waits_through_a_504_for_its_change() {
+        let mut timed_out_once = false;
+        let responder = Responder::start(move |r| match (r.method.as_str(), r.path()) {
+            ("POST", "/v1/services") => accepted("7", None),
+            ("GET", "/v1/changes/7/wait") if !timed_out_once => {
+                timed_out_once = true;
+                error(504, "timed out waiting for change after 4s", None)
+            }
+            ("GET", "/v1/changes/7/wait") => sync(done_change("7", "replan", None, json!({}))),
+            _ => unexpected(r),
+        });
+        let mut client = responder.client();
+        let change = client.service_action(ServiceAction::Replan, &[]).unwrap();
+        assert_eq!(change.id, "7");
+        assert_eq!(change.kind, "replan");
+        assert_eq!(change.status, "Done");
+        let requests = responder.requests();
+        assert_eq!(
+            requests[0].json(),
+            json!({"action": "replan", "services": []})
+        );
+        assert_eq!(requests.len(), 3);
+        assert_eq!(requests[1].target, "/v1/changes/7/wait?timeout=4.000s");
+    }
+
+    #[test]
+    fn a_change_error_is_reported_and_old_pebbles_are_polled() {
+        let polls = Arc::new(Mutex::new(0));
+        let counter = Arc::clone(&polls);
+        let responder = Responder::start(move |r| match (r.method.as_str(), r.path()) {
+            ("POST", "/v1/services") => accepted("9", None),
+            ("GET", "/v1/changes/9/wait") => error(404, "invalid API endpoint requested", None),
+            ("GET", "/v1/changes/9") => {
+                let mut n = counter.lock().unwrap();
+                *n += 1;
+                if *n < 3 {
+                    sync(json!({"id": "9", "kind": "start", "status": "Doing", "ready": false}))
+                } else {
+                    sync(done_change(
+                        "9",
+                        "start",
+                        Some("cannot start service: exited quickly"),
+                        json!({}),
+                    ))
+                }
+            }
+            _ => unexpected(r),
+        });
+        let mut client = responder.client();
+        let err = client
+            .service_action(ServiceAction::Start, &["django".to_string()])
+            .unwrap_err();
+        assert_eq!(
+            err,
+            PebbleError::Change {
+                id: "9".to_string(),
+                err: "cannot start service: exited quickly".to_string()
+            }
+        );
+        assert_eq!(*polls.lock().unwrap(), 3);
+    }
+
+    #[test]
+    fn restart_falls_back_to_stop_and_start_on_400() {
+        let responder = Responder::start(|r| match (r.method.as_str(), r.path()) {
+            ("POST", "/v1/services") => match r.json()["action"].as_str() {
+                Some("restart") => error(400, "invalid action \"restart\"", None),
+                Some("stop") => accepted("1", None),
+                Some("start") => accepted("2", None),
+                _ => unexpected(r),
+            },
+            ("GET", "/v1/services") => sync(json!([
+                {"name": "a", "startup": "enabled", "current": "active"},
+                {"name": "b", "startup": "enabled", "current": "inactive"},
+            ])),
+            ("GET", "/v1/changes/1/wait") => sync(done_change("1", "stop", None, json!({}))),
+            ("GET", "/v1/changes/2/wait") => sync(done_change("2", "start", None, json!({}))),
+            _ => unexpected(r),
+        });
+        let mut client = responder.client();
+        let names = vec!["a".to_string(), "b".to_string()];
+        let change = client
+            .service_action(ServiceAction::Restart, &names)
+            .unwrap();
+        assert_eq!(change.id, "2");
+        let requests = responder.requests();
+        let summary: Vec<String> = requests
+            .iter()
+            .map(|r| match r.method.as_str() {
+                "POST" => format!("POST {}", r.json()),
+                _ => format!("GET {}", r.target),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                r#"POST {"action":"restart","services":["a","b"]}"#,
+                "GET /v1/services?names=a%2Cb",
+                r#"POST {"action":"stop","services":["a"]}"#,
+                "GET /v1/changes/1/wait?timeout=4.000s",
+                r#"POST {"action":"start","services":["a","b"]}"#,
+                "GET /v1/changes/2/wait?timeout=4.000s",
+            ]
+        );
+    }
+
+    #[test]
+    fn restart_without_names_does_not_fall_back() {
+        let responder = Responder::start(|r| match r.path() {
+            "/v1/services" if r.method == "POST" => {
+                error(400, "must specify services for restart action", None)
+            }
+            _ => unexpected(r),
+        });
+        let err = responder
+            .client()
+            .service_action(ServiceAction::Restart, &[])
+            .unwrap_err();
+        assert!(matches!(err, PebbleError::Api { status: 400, .. }), "{err}");
+        assert_eq!(responder.requests().len(), 1);
+    }
+
+    #[test]
+    fn push_sends_a_multipart_request_then_the_file() {
+        let responder = Responder::start(|r| {
+            let boundary =
+                multipart::boundary_from_content_type(r.header("content-type").unwrap()).unwrap();
+            let parts = multipart::parse(&boundary, &r.body).unwrap();
+            let request: Value = serde_json::from_slice(&parts[0].body).unwrap();
+            let path = request["files"][0]["path"].as_str().unwrap().to_string();
+            if path == "/missing/f" {
+                sync(
+                    json!([{"path": path, "error": {"message": "open /missing/f: no such file or directory", "kind": "not-found"}}]),
+                )
+            } else {
+                sync(json!([{"path": path}]))
+            }
+        });
+        let mut client = responder.client();
+        let options = PushOptions {
+            make_dirs: true,
+            ownership: FileOwnership {
+                permissions: Some("0640".to_string()),
+                user: Some("_daemon_".to_string()),
+                group: Some("_daemon_".to_string()),
+                ..Default::default()
+            },
+        };
+        client
+            .push(
+                "/django/gunicorn.conf.py",
+                b"bind = ['0.0.0.0:8000']\n",
+                &options,
+            )
+            .unwrap();
+        let err = client
+            .push("/missing/f", b"x", &PushOptions::default())
+            .unwrap_err();
+        assert!(err.is_not_found(), "{err}");
+        assert!(matches!(err, PebbleError::Path { ref path, .. } if path == "/missing/f"));
+
+        let sent = &responder.requests()[0];
+        assert_eq!(
+            (sent.method.as_str(), sent.target.as_str()),
+            ("POST", "/v1/files")
+        );
+        let content_type = sent.header("content-type").unwrap();
+        let boundary = multipart::boundary_from_content_type(content_type).unwrap();
+        assert_eq!(
+            content_type,
+            format!("multipart/form-data; boundary=\"{boundary}\"")
+        );
+        assert_eq!(boundary.len(), 32);
+        let parts = multipart::parse(&boundary, &sent.body).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].name().as_deref(), Some("request"));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&parts[0].body).unwrap(),
+            json!({"action": "write", "files": [{
+                "path": "/django/gunicorn.conf.py", "make-dirs": true, "permissions": "640",
+                "user": "_daemon_", "group": "_daemon_",
+            }]})
+        );
+        assert_eq!(parts[1].name().as_deref(), Some("files"));
+        assert_eq!(
+            parts[1].filename().as_deref(),
+            Some("/django/gunicorn.conf.py")
+        );
+        assert_eq!(parts[1].body, b"bind = ['0.0.0.0:8000']\n");
+    }
+
+    fn read_answer(file: Option<(&str, &[u8])>, result: Value) -> Reply {
+        let boundary = "f".repeat(60);
+        let mut body = Vec::new();
+        if let Some((path, content)) = file {
+            body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{path}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        let envelope =
+            json!({"type": "sync", "status-code": 200, "status": "OK", "result": result});
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"response\"\r\nContent-Type: application/json\r\n\r\n{envelope}\r\n--{boundary}--\r\n").as_bytes());
+        Reply::Http {
+            status: 200,
+            content_type: format!("multipart/form-data; boundary={boundary}"),
+            body,
+        }
+    }
+
+    #[test]
+    fn pull_reads_the_file_part_and_per_file_errors() {
+        let responder = Responder::start(|r| {
+            let path = r.query().into_iter().find(|(k, _)| k == "path").unwrap().1;
+            match path.as_str() {
+                "/etc/hosts" => read_answer(
+                    Some(("/etc/hosts", b"127.0.0.1 localhost\n")),
+                    json!([{"path": "/etc/hosts"}]),
+                ),
+                "/other" => read_answer(Some(("/elsewhere", b"x")), json!([{"path": "/other"}])),
+                _ => read_answer(
+                    None,
+                    json!([{"path": path, "error": {"message": "stat /nope: no such file or directory", "kind": "not-found"}}]),
+                ),
+            }
+        });
+        let mut client = responder.client();
+        assert_eq!(client.pull("/etc/hosts").unwrap(), b"127.0.0.1 localhost\n");
+        let err = client.pull("/nope").unwrap_err();
+        assert_eq!(
+            err,
+            PebbleError::Path {
+                path: "/nope".to_string(),
+                kind: "not-found".to_string(),
+                message: "stat /nope: no such file or directory".to_string(),
+            }
+        );
+        assert!(matches!(
+            client.pull("/other"),
+            Err(PebbleError::Protocol(_))
+        ));
+        let sent = &responder.requests()[0];
+        assert_eq!(sent.header("accept"), Some("multipart/form-data"));
+        assert_eq!(
+            sent.query(),
+            [
+                ("action".to_string(), "read".to_string()),
+                ("path".to_string(), "/etc/hosts".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn list_files_404_is_not_found_and_exists_is_false() {
+        let responder = Responder::start(|r| {
+            let query = r.query();
+            if query.iter().any(|(k, v)| k == "path" && v == "/app") {
+                sync(
+                    json!([{"path": "/app", "name": "app", "type": "directory", "permissions": "755",
+                             "last-modified": "2024-12-27T12:19:27.569602108+08:00", "user-id": 0, "user": "root",
+                             "group-id": 0, "group": "root"}]),
+                )
+            } else {
+                error(
+                    404,
+                    "stat /gone: no such file or directory",
+                    Some("not-found"),
+                )
+            }
+        });
+        let mut client = responder.client();
+        let entries = client.list_files("/app", None, true).unwrap();
+        assert_eq!(
+            entries,
+            [FileInfo {
+                path: "/app".to_string(),
+                name: "app".to_string(),
+                kind: "directory".to_string(),
+                size: None,
+                permissions: "755".to_string(),
+                user: Some("root".to_string()),
+                group: Some("root".to_string()),
+            }]
+        );
+        let err = client.list_files("/gone", Some("*.py"), false).unwrap_err();
+        assert!(
+            matches!(&err, PebbleError::Api { status: 404, what, .. } if what == "GET /v1/files"),
+            "{err}"
+        );
+        assert!(err.is_not_found());
+        assert!(!client.exists("/gone").unwrap());
+        assert!(client.exists("/app").unwrap());
+        let requests = responder.requests();
+        assert_eq!(
+            requests[0].target,
+            "/v1/files?action=list&path=%2Fapp&itself=true"
+        );
+        assert_eq!(
+            requests[1].target,
+            "/v1/files?action=list&path=%2Fgone&pattern=*.py"
+        );
+    }
+
+    #[test]
+    fn make_dir_remove_signal_and_checks_send_what_ops_sends() {
+        let responder = Responder::start(|r| match (r.method.as_str(), r.path()) {
+            ("POST", "/v1/files") => {
+                let body = r.json();
+                if body["action"] == "remove" {
+                    sync(
+                        json!([{"path": "/d", "error": {"message": "remove /d: directory not empty", "kind": "generic-file-error"}}]),
+                    )
+                } else {
+                    sync(json!([{"path": "/d"}]))
+                }
+            }
+            ("POST", "/v1/signals") => sync(json!(true)),
+            ("GET", "/v1/checks") => sync(json!([
+                {"name": "up", "level": "alive", "startup": "enabled", "status": "down", "failures": 2, "threshold": 3, "change-id": "5"},
+                {"name": "off", "startup": "disabled", "status": "down", "threshold": 3},
+            ])),
+            _ => unexpected(r),
+        });
+        let mut client = responder.client();
+        let options = MakeDirOptions {
+            make_parents: true,
+            ownership: FileOwnership {
+                permissions: Some("755".to_string()),
+                user_id: Some(584792),
+                group_id: Some(584792),
+                ..Default::default()
+            },
+        };
+        client.make_dir("/d", &options).unwrap();
+        let err = client.remove_path("/d", false).unwrap_err();
+        assert!(matches!(err, PebbleError::Path { ref kind, .. } if kind == "generic-file-error"));
+        client
+            .send_signal("SIGHUP", &["django".to_string()])
+            .unwrap();
+        let checks = client
+            .checks(Some("alive"), &["up".to_string(), "off".to_string()])
+            .unwrap();
+        assert_eq!(
+            checks,
+            [
+                CheckInfo {
+                    name: "up".into(),
+                    level: "alive".into(),
+                    status: "down".into(),
+                    failures: 2,
+                    threshold: 3
+                },
+                CheckInfo {
+                    name: "off".into(),
+                    level: String::new(),
+                    status: "inactive".into(),
+                    failures: 0,
+                    threshold: 3
+                },
+            ]
+        );
+
+        let requests = responder.requests();
+        assert_eq!(
+            requests[0].json(),
+            json!({"action": "make-dirs", "dirs": [{"path": "/d", "make-parents": true, "permissions": "755", "user-id": 584792, "group-id": 584792}]})
+        );
+        assert_eq!(
+            requests[1].json(),
+            json!({"action": "remove", "paths": [{"path": "/d"}]})
+        );
+        assert_eq!(
+            requests[2].json(),
+            json!({"signal": "SIGHUP", "services": ["django"]})
+        );
+        assert_eq!(
+            requests[3].target,
+            "/v1/checks?level=alive&names=up&names=off"
+        );
+    }
+
+    /// Serve an exec's stdio socket: read stdin until `end`, then answer `prefix` + stdin.
+    fn echo_stdio(prefix: &'static [u8]) -> Reply {
+        Reply::Websocket(Box::new(move |ws: &mut ServerWebsocket| {
+            let mut stdin = Vec::new();
+            loop {
+                match ws.read().unwrap() {
+                    tungstenite::Message::Binary(bytes) => stdin.extend_from_slice(&bytes),
+                    tungstenite::Message::Text(text) => {
+                        assert_eq!(text.as_str(), r#"{"command":"end"}"#);
+                        break;
+                    }
+                    other => panic!("unexpected stdin frame {other:?}"),
+                }
+            }
+            let mut out = prefix.to_vec();
+            out.extend_from_slice(&stdin);
+            ws.send(tungstenite::Message::binary(out)).unwrap();
+            ws.send(tungstenite::Message::text(r#"{"command":"end"}"#))
+                .unwrap();
+            while ws.read().is_ok() {}
+        }))
+    }
+
+    fn idle_socket() -> Reply {
+        Reply::Websocket(Box::new(
+            |ws: &mut ServerWebsocket| while ws.read().is_ok() {},
+        ))
+    }
+
+    fn send_and_end(bytes: &'static [u8]) -> Reply {
+        Reply::Websocket(Box::new(move |ws: &mut ServerWebsocket| {
+            ws.send(tungstenite::Message::binary(bytes)).unwrap();
+            ws.send(tungstenite::Message::text(r#"{"command":"end"}"#))
+                .unwrap();
+            while ws.read().is_ok() {}
+        }))
+    }
+
+    #[test]
+    fn exec_streams_stdin_and_output_and_reports_the_exit_code() {
+        let responder = Responder::start(|r| match (r.method.as_str(), r.path()) {
+            ("POST", "/v1/exec") => accepted(
+                "51",
+                Some(json!({"task-id": "102", "environment": {}, "working-dir": "/"})),
+            ),
+            ("GET", "/v1/tasks/102/websocket/control") => idle_socket(),
+            ("GET", "/v1/tasks/102/websocket/stdio") => echo_stdio(b"got: "),
+            ("GET", "/v1/tasks/102/websocket/stderr") => send_and_end(b"warning\n"),
+            ("GET", "/v1/changes/51/wait") => {
+                sync(done_change("51", "exec", None, json!({"exit-code": 3})))
+            }
+            _ => unexpected(r),
+        });
+        let mut client = responder.client();
+        let mut request = ExecRequest::new(["python3", "manage.py", "migrate"]);
+        request.stdin = b"yes\n".to_vec();
+        request.timeout = Some(Duration::from_secs(10));
+        request.working_dir = Some("/django/app".to_string());
+        request.user = Some("_daemon_".to_string());
+        request
+            .environment
+            .insert("DJANGO_DEBUG".to_string(), "false".to_string());
+        let output = client.exec(&request).unwrap();
+        assert_eq!(
+            output,
+            ExecOutput {
+                exit_code: 3,
+                stdout: b"got: yes\n".to_vec(),
+                stderr: b"warning\n".to_vec()
+            }
+        );
+
+        let requests = responder.requests();
+        assert_eq!(
+            serde_json::to_string(&requests[0].json()).unwrap(),
+            r#"{"command":["python3","manage.py","migrate"],"service-context":null,"environment":{"DJANGO_DEBUG":"false"},"working-dir":"/django/app","timeout":"10.000s","user-id":null,"user":"_daemon_","group-id":null,"group":null,"split-stderr":true}"#
+        );
+        let websockets: Vec<&str> = requests
+            .iter()
+            .filter(|r| r.header("upgrade") == Some("websocket"))
+            .map(Recorded::path)
+            .collect();
+        assert_eq!(
+            websockets,
+            [
+                "/v1/tasks/102/websocket/control",
+                "/v1/tasks/102/websocket/stdio",
+                "/v1/tasks/102/websocket/stderr"
+            ]
+        );
+        let wait = requests
+            .iter()
+            .find(|r| r.path() == "/v1/changes/51/wait")
+            .unwrap();
+        assert_eq!(wait.target, "/v1/changes/51/wait?timeout=4.000s");
+    }
+
+    #[test]
+    fn exec_with_combined_stderr_and_no_stdin_still_sends_end() {
+        let responder = Responder::start(|r| match (r.method.as_str(), r.path()) {
+            ("POST", "/v1/exec") => accepted("8", Some(json!({"task-id": "16"}))),
+            ("GET", "/v1/tasks/16/websocket/control") => idle_socket(),
+            ("GET", "/v1/tasks/16/websocket/stdio") => echo_stdio(b"hi\n"),
+            ("GET", "/v1/changes/8/wait") => {
+                sync(done_change("8", "exec", None, json!({"exit-code": 0})))
+            }
+            _ => unexpected(r),
+        });
+        let mut request = ExecRequest::new(["echo", "hi"]);
+        request.split_stderr = false;
+        let output = responder.client().exec(&request).unwrap();
+        assert_eq!(output.stdout, b"hi\n");
+        assert!(output.success());
+        let requests = responder.requests();
+        assert_eq!(requests[0].json()["timeout"], Value::Null);
+        assert_eq!(requests[0].json()["split-stderr"], false);
+        assert!(!requests.iter().any(|r| r.path().ends_with("/stderr")));
+        // No exec timeout: the change is waited for without an overall deadline, still in
+        // 4 s slices.
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.target == "/v1/changes/8/wait?timeout=4.000s")
+        );
+    }
+
+    #[test]
+    fn exec_reports_the_change_error_when_websockets_fail() {
+        let responder = Responder::start(|r| match (r.method.as_str(), r.path()) {
+            ("POST", "/v1/exec") => accepted("4", Some(json!({"task-id": "9"}))),
+            ("GET", "/v1/tasks/9/websocket/control") => error(404, "task not found", None),
+            ("GET", "/v1/changes/4/wait") => sync(done_change(
+                "4",
+                "exec",
+                Some("cannot perform the following tasks:\n- Execute command \"x\" (cannot start)"),
+                json!({}),
+            )),
+            _ => unexpected(r),
+        });
+        let err = responder
+            .client()
+            .exec(&ExecRequest::new(["x"]))
+            .unwrap_err();
+        assert!(
+            matches!(&err, PebbleError::Change { id, err } if id == "4" && err.contains("cannot start")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn exec_errors_before_the_change_are_api_errors() {
+        let responder = Responder::start(|_| error(400, "cannot find executable \"nope\"", None));
+        let err = responder
+            .client()
+            .exec(&ExecRequest::new(["nope"]))
+            .unwrap_err();
+        assert!(
+            matches!(&err, PebbleError::Api { status: 400, what, .. } if what == "POST /v1/exec"),
+            "{err}"
+        );
+    }
+}
