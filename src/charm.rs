@@ -73,7 +73,11 @@ pub fn run_hook<R: ToolRunner, P: Pebble>(
     match handle(ctx, meta, tools, pebble) {
         Ok(()) => 0,
         Err(e) => {
-            log(tools, LogLevel::Error, &format!("{} hook failed: {e}", ctx.event_name()));
+            log(
+                tools,
+                LogLevel::Error,
+                &format!("{} hook failed: {e}", ctx.event_name()),
+            );
             1
         }
     }
@@ -139,7 +143,10 @@ mod tests {
         let a = new_secret_key().unwrap();
         let b = new_secret_key().unwrap();
         assert_eq!(a.len(), 86);
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
         assert_ne!(a, b);
         assert_eq!(token_urlsafe(16).unwrap().len(), 22);
     }

@@ -43,7 +43,11 @@ fn dispatch() -> u8 {
     let meta = match CharmMeta::load(&ctx.charm_dir) {
         Ok(meta) => meta,
         Err(e) => {
-            log(&mut tools, LogLevel::Error, &format!("cannot read the charm metadata: {e}"));
+            log(
+                &mut tools,
+                LogLevel::Error,
+                &format!("cannot read the charm metadata: {e}"),
+            );
             return 1;
         }
     };
@@ -59,7 +63,11 @@ fn dispatch() -> u8 {
     let mut pebble = match PebbleClient::for_container(&containers_dir, &container) {
         Ok(p) => p,
         Err(e) => {
-            log(&mut tools, LogLevel::Error, &format!("cannot set up the Pebble client: {e}"));
+            log(
+                &mut tools,
+                LogLevel::Error,
+                &format!("cannot set up the Pebble client: {e}"),
+            );
             return 1;
         }
     };

@@ -126,11 +126,7 @@ pub fn reconcile<R: ToolRunner, P: Pebble>(
             .filter(|(_, s)| s.is_enabled())
             .map(|(n, _)| n.clone())
             .collect();
-        !enabled.is_empty()
-            && pebble
-                .services(&enabled)?
-                .iter()
-                .any(|s| !s.is_running())
+        !enabled.is_empty() && pebble.services(&enabled)?.iter().any(|s| !s.is_running())
     };
     if added || needs_start {
         pebble.service_action(ServiceAction::Replan, &[])?;

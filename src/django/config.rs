@@ -231,13 +231,17 @@ pub fn read_config<E>(
                 None => state.invalid_user.push(name.clone()),
             }
         } else {
-            state.user_env.insert(django_env_name(name), env_value(value));
+            state
+                .user_env
+                .insert(django_env_name(name), env_value(value));
         }
     }
     // Options set in Juju but unknown to the metadata still follow the naming rule.
     for (name, value) in values {
         if is_user_option(name) && !meta.options.contains_key(name) && !value.is_null() {
-            state.user_env.insert(django_env_name(name), env_value(value));
+            state
+                .user_env
+                .insert(django_env_name(name), env_value(value));
         }
     }
     Ok(state)
@@ -295,9 +299,15 @@ mod tests {
 
     #[test]
     fn option_values_as_the_environment_carries_them() {
-        let v: Value = serde_json::from_str(r#"[3, 1, 0.5, 1e21, 1e-05, true, false, "", "x y"]"#).unwrap();
+        let v: Value =
+            serde_json::from_str(r#"[3, 1, 0.5, 1e21, 1e-05, true, false, "", "x y"]"#).unwrap();
         let shown: Vec<String> = v.as_array().unwrap().iter().map(env_value).collect();
-        assert_eq!(shown, ["3", "1", "0.5", "1e+21", "1e-05", "true", "false", "", "x y"]);
+        assert_eq!(
+            shown,
+            [
+                "3", "1", "0.5", "1e+21", "1e-05", "true", "false", "", "x y"
+            ]
+        );
     }
 
     #[test]
@@ -369,31 +379,57 @@ mod tests {
         let state = read_config(&serde_json::Map::new(), &m, &mut no_secrets).unwrap();
         assert_eq!(
             state.user_error().as_deref(),
-            Some("missing options: non-optional-bool, non-optional-float, non-optional-int, non-optional-secret, non-optional-string")
+            Some(
+                "missing options: non-optional-bool, non-optional-float, non-optional-int, non-optional-secret, non-optional-string"
+            )
         );
     }
 
     #[test]
     fn framework_secret_key_rules() {
         let m = meta(&[("django-secret-key", OptionType::String, None)]);
-        let empty = read_config(&values(serde_json::json!({"django-secret-key": ""})), &m, &mut no_secrets).unwrap();
-        assert_eq!(empty.framework_error().as_deref(), Some("invalid options: django-secret-key"));
+        let empty = read_config(
+            &values(serde_json::json!({"django-secret-key": ""})),
+            &m,
+            &mut no_secrets,
+        )
+        .unwrap();
+        assert_eq!(
+            empty.framework_error().as_deref(),
+            Some("invalid options: django-secret-key")
+        );
 
-        let both = values(serde_json::json!({"django-secret-key": "plain", "django-secret-key-id": "secret:k"}));
+        let both = values(
+            serde_json::json!({"django-secret-key": "plain", "django-secret-key-id": "secret:k"}),
+        );
         let s = read_config(&both, &m, &mut no_secrets).unwrap();
-        assert_eq!(s.framework_error().as_deref(), Some("invalid options: django-secret-key-id"));
+        assert_eq!(
+            s.framework_error().as_deref(),
+            Some("invalid options: django-secret-key-id")
+        );
 
         let wrong_key = |_: &str| -> Result<Option<SecretContent>, Infallible> {
-            Ok(Some([("key".to_string(), "x".to_string())].into_iter().collect()))
+            Ok(Some(
+                [("key".to_string(), "x".to_string())].into_iter().collect(),
+            ))
         };
         let id_only = values(serde_json::json!({"django-secret-key-id": "secret:k"}));
         let s = read_config(&id_only, &m, &mut { wrong_key }).unwrap();
-        assert_eq!(s.framework_error().as_deref(), Some("invalid options: django-secret-key-id"));
+        assert_eq!(
+            s.framework_error().as_deref(),
+            Some("invalid options: django-secret-key-id")
+        );
 
         let good = |_: &str| -> Result<Option<SecretContent>, Infallible> {
-            Ok(Some([("value".to_string(), "from-secret".to_string())].into_iter().collect()))
+            Ok(Some(
+                [("value".to_string(), "from-secret".to_string())]
+                    .into_iter()
+                    .collect(),
+            ))
         };
-        let with_empty_plain = values(serde_json::json!({"django-secret-key": "", "django-secret-key-id": "secret:k"}));
+        let with_empty_plain = values(
+            serde_json::json!({"django-secret-key": "", "django-secret-key-id": "secret:k"}),
+        );
         let s = read_config(&with_empty_plain, &m, &mut { good }).unwrap();
         assert_eq!(s.framework_error(), None);
         assert_eq!(s.secret_key.as_deref(), Some("from-secret"));

@@ -56,7 +56,10 @@ pub fn gunicorn_conf(options: &WebserverOptions, features: GunicornFeatures<'_>)
     let (access, error) = if features.juju_3_4 {
         ("'-'", "'-'")
     } else {
-        ("'/var/log/django/access.log'", "'/var/log/django/error.log'")
+        (
+            "'/var/log/django/access.log'",
+            "'/var/log/django/error.log'",
+        )
     };
     let mut lines = vec![
         "bind = ['0.0.0.0:8000']".to_string(),
@@ -112,11 +115,21 @@ pub fn worker_class_valid(class: &str) -> bool {
     class == "sync" || class == "gevent"
 }
 
+/// The `django` command has no `-k <class>` to set the worker class with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoWorkerClassArgument;
+
 /// The `django` command with the worker class applied: `Ok(None)` when it already uses
-/// the class, `Err` when it has no `-k` (`DJANGO.md` 8).
-pub fn command_with_worker_class(command: &str, class: &str) -> Result<Option<String>, ()> {
-    let tokens = shlex_split(command).ok_or(())?;
-    let k = tokens.iter().position(|t| t == "-k").ok_or(())?;
+/// the class (`DJANGO.md` 8).
+pub fn command_with_worker_class(
+    command: &str,
+    class: &str,
+) -> Result<Option<String>, NoWorkerClassArgument> {
+    let tokens = shlex_split(command).ok_or(NoWorkerClassArgument)?;
+    let k = tokens
+        .iter()
+        .position(|t| t == "-k")
+        .ok_or(NoWorkerClassArgument)?;
     let mut at = k + 1;
     if tokens.get(at).map(String::as_str) == Some("[") {
         at += 1;
@@ -128,7 +141,7 @@ pub fn command_with_worker_class(command: &str, class: &str) -> Result<Option<St
             new[at] = class.to_string();
             Ok(Some(new.join(" ")))
         }
-        None => Err(()),
+        None => Err(NoWorkerClassArgument),
     }
 }
 
@@ -235,7 +248,9 @@ mod tests {
     #[test]
     fn old_juju_logs_to_files() {
         let text = gunicorn_conf(&WebserverOptions::default(), GunicornFeatures::default());
-        assert!(text.contains("accesslog = '/var/log/django/access.log'\nerrorlog = '/var/log/django/error.log'\n"));
+        assert!(text.contains(
+            "accesslog = '/var/log/django/access.log'\nerrorlog = '/var/log/django/error.log'\n"
+        ));
     }
 
     #[test]
@@ -259,7 +274,9 @@ mod tests {
         };
         assert_eq!(
             gunicorn_conf(&WebserverOptions::default(), json),
-            format!("\n{m}\nlogger_class = GunicornJsonLogger\n{BASE}\n\ndef post_fork(server, worker):\n{JSON_BODY}")
+            format!(
+                "\n{m}\nlogger_class = GunicornJsonLogger\n{BASE}\n\ndef post_fork(server, worker):\n{JSON_BODY}"
+            )
         );
         let both = GunicornFeatures {
             tracing: true,
@@ -272,7 +289,9 @@ mod tests {
         };
         assert_eq!(
             gunicorn_conf(&opts, both),
-            format!("{IMPORTS}\n\n\n{m}\nlogger_class = GunicornJsonLogger\n{BASE}\nworkers = 2\n{ACCESS_LOG_FORMAT}\n\n\n{TRACE_BODY}{JSON_BODY}")
+            format!(
+                "{IMPORTS}\n\n\n{m}\nlogger_class = GunicornJsonLogger\n{BASE}\nworkers = 2\n{ACCESS_LOG_FORMAT}\n\n\n{TRACE_BODY}{JSON_BODY}"
+            )
         );
     }
 
@@ -285,10 +304,18 @@ mod tests {
             Ok(Some("/bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k [ gevent ]".into()))
         );
         assert_eq!(
-            command_with_worker_class("/bin/python3 -m gunicorn 'app:application' -k sync", "gevent"),
-            Ok(Some("/bin/python3 -m gunicorn app:application -k gevent".into()))
+            command_with_worker_class(
+                "/bin/python3 -m gunicorn 'app:application' -k sync",
+                "gevent"
+            ),
+            Ok(Some(
+                "/bin/python3 -m gunicorn app:application -k gevent".into()
+            ))
         );
-        assert_eq!(command_with_worker_class("/bin/python3 -m gunicorn app", "sync"), Err(()));
+        assert_eq!(
+            command_with_worker_class("/bin/python3 -m gunicorn app", "sync"),
+            Err(NoWorkerClassArgument)
+        );
         assert!(worker_class_valid("gevent") && worker_class_valid("sync"));
         assert!(!worker_class_valid("eventlet"));
     }
@@ -298,7 +325,17 @@ mod tests {
         let cmd = "/bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k [ sync ]";
         assert_eq!(
             check_config_argv(cmd).unwrap(),
-            ["/bin/python3", "-m", "gunicorn", "-c", "/django/gunicorn.conf.py", "django_app.wsgi:application", "-k", "sync", "--check-config"]
+            [
+                "/bin/python3",
+                "-m",
+                "gunicorn",
+                "-c",
+                "/django/gunicorn.conf.py",
+                "django_app.wsgi:application",
+                "-k",
+                "sync",
+                "--check-config"
+            ]
         );
     }
 

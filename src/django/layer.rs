@@ -84,7 +84,11 @@ services:
     user: _daemon_
   statsd-exporter: {override: merge, command: /bin/statsd_exporter, startup: enabled, user: _daemon_, summary: statsd exporter service}
 "#;
-        Layer::from_yaml(yaml).unwrap().services.into_iter().collect()
+        Layer::from_yaml(yaml)
+            .unwrap()
+            .services
+            .into_iter()
+            .collect()
     }
 
     fn env() -> BTreeMap<String, String> {
@@ -100,7 +104,10 @@ services:
         assert_eq!(django.user.as_deref(), Some("_daemon_"));
         assert_eq!(django.startup.as_deref(), Some("enabled"));
         assert_eq!(layer.services["Another-Real-WorkeR"].environment, env());
-        assert_eq!(layer.services["Another-Real-WorkeR"].override_, Some(Override::Merge));
+        assert_eq!(
+            layer.services["Another-Real-WorkeR"].override_,
+            Some(Override::Merge)
+        );
         assert_eq!(layer.services["Celery-Beat-Scheduler"].environment, env());
         assert_eq!(layer.services["statsd-exporter"], rock()["statsd-exporter"]);
         assert!(layer.summary.is_none() && layer.checks.is_empty() && layer.log_targets.is_empty());

@@ -132,7 +132,10 @@ mod tests {
 
     #[test]
     fn status_file_values() {
-        assert_eq!(MigrationStatus::parse("COMPLETED"), MigrationStatus::Completed);
+        assert_eq!(
+            MigrationStatus::parse("COMPLETED"),
+            MigrationStatus::Completed
+        );
         assert_eq!(MigrationStatus::parse("FAILED"), MigrationStatus::Failed);
         assert_eq!(MigrationStatus::parse(""), MigrationStatus::Pending);
         assert!(MigrationStatus::Failed.needs_run());

@@ -38,9 +38,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let reads_stdin = args
-        .windows(2)
-        .any(|w| w[0] == "--file" && w[1] == "-")
+    let reads_stdin = args.windows(2).any(|w| w[0] == "--file" && w[1] == "-")
         || args.iter().any(|a| a == "--file=-");
     let mut stdin = Vec::new();
     if reads_stdin && std::io::stdin().read_to_end(&mut stdin).is_err() {

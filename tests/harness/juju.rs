@@ -82,7 +82,8 @@ impl JujuHarness {
         let root = tempfile::tempdir().expect("temp dir");
         let charm = root.path().join("charm");
         std::fs::create_dir_all(charm.join("bin")).unwrap();
-        let project: Value = serde_saphyr::from_str(charmcraft_yaml).expect("charmcraft.yaml parses");
+        let project: Value =
+            serde_saphyr::from_str(charmcraft_yaml).expect("charmcraft.yaml parses");
         pack(&project, &charm);
         let tools = root.path().join("tools");
         std::fs::create_dir_all(&tools).unwrap();
@@ -181,7 +182,11 @@ impl JujuHarness {
             ),
         ];
         env.extend(self.extra_env.iter().cloned());
-        env.extend(event_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env.extend(
+            event_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         for (k, v) in &env {
             cmd.env(k, v);
         }
@@ -204,11 +209,24 @@ impl JujuHarness {
     }
 
     /// Run a relation hook for relation `endpoint` (which must be in the state).
-    pub fn run_relation(&mut self, endpoint: &str, kind: &str, remote_unit: Option<&str>) -> HookRun {
-        let rel = self.state.relation(endpoint).expect("relation in state").clone();
+    pub fn run_relation(
+        &mut self,
+        endpoint: &str,
+        kind: &str,
+        remote_unit: Option<&str>,
+    ) -> HookRun {
+        let rel = self
+            .state
+            .relation(endpoint)
+            .expect("relation in state")
+            .clone();
         let id = format!("{}:{}", rel.endpoint, rel.id);
         let path = format!("hooks/{endpoint}-relation-{kind}");
-        let departing = if kind == "departed" { remote_unit.unwrap_or("") } else { "" };
+        let departing = if kind == "departed" {
+            remote_unit.unwrap_or("")
+        } else {
+            ""
+        };
         let mut env = vec![
             ("JUJU_RELATION", endpoint),
             ("JUJU_RELATION_ID", id.as_str()),

@@ -1,0 +1,149 @@
+//! End-to-end: the built binary run through `dispatch` in a packed-charm layout, with
+//! fake hook tools and a fake Pebble server.
+
+mod harness;
+
+use django_charm::juju::memory::{RelationState, ToolFailure};
+use django_charm::juju::tools::{Status, StatusKind};
+use harness::juju::{JujuHarness, repo_charmcraft};
+
+fn peer(key: Option<&str>) -> RelationState {
+    let mut rel = RelationState {
+        id: 0,
+        endpoint: "secret-storage".into(),
+        remote_app: "django-k8s".into(),
+        ..Default::default()
+    };
+    if let Some(k) = key {
+        rel.local_app_data
+            .insert("django_secret_key".into(), k.into());
+    }
+    rel
+}
+
+#[test]
+fn no_pebble_socket_waits_for_pebble_ready() {
+    let mut h = JujuHarness::new(&repo_charmcraft());
+    h.state.relations.push(peer(Some("k")));
+    let run = h.run("hooks/config-changed", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let waiting = Status::new(StatusKind::Waiting, "Waiting for pebble ready");
+    assert_eq!(h.state.unit_status, Some(waiting.clone()));
+    assert_eq!(h.state.app_status, Some(waiting), "the leader mirrors it");
+    assert!(h.state.opened_ports.is_empty());
+}
+
+#[test]
+fn a_failing_hook_tool_is_logged_by_name_and_the_hook_exits_1() {
+    let mut h = JujuHarness::new(&repo_charmcraft());
+    h.state.failures.push(ToolFailure {
+        tool: "config-get".into(),
+        code: 1,
+        stderr: "ERROR connection is shut down\n".into(),
+    });
+    let run = h.run("hooks/config-changed", &[]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let errors: Vec<_> = h.state.logs.iter().filter(|l| l.level == "ERROR").collect();
+    assert_eq!(errors.len(), 1, "{:?}", h.state.logs);
+    assert!(
+        errors[0]
+            .message
+            .contains("config-get failed with exit status 1"),
+        "{}",
+        errors[0].message
+    );
+    assert_eq!(h.state.unit_status, None, "no status on a retried hook");
+}
+
+#[test]
+fn unknown_dispatch_paths_are_logged_and_change_nothing() {
+    for path in [
+        "hooks/no-such-thing",
+        "hooks/django-app-pebble-custom-notice",
+        "hooks/django-app-pebble-check-failed",
+        "hooks/django-app-pebble-check-recovered",
+    ] {
+        let mut h = JujuHarness::new(&repo_charmcraft());
+        h.state.relations.push(peer(None));
+        let before = h.state.clone();
+        let run = h.run(
+            path,
+            &[
+                ("JUJU_WORKLOAD_NAME", "django-app"),
+                ("JUJU_PEBBLE_CHECK_NAME", "up"),
+            ],
+        );
+        assert_eq!(run.code, 0, "{path}: {run:?}");
+        assert_eq!(h.state.logs.len(), 1, "{path}: {:?}", h.state.logs);
+        assert_eq!(h.state.logs[0].level, "DEBUG");
+        assert!(h.state.logs[0].message.contains(path));
+        assert_eq!(h.state.relations, before.relations);
+        assert_eq!(h.state.unit_status, None);
+        let tools: Vec<&str> = h.state.calls.iter().map(|c| c.tool.as_str()).collect();
+        assert_eq!(tools, ["juju-log"], "{path}");
+    }
+}
+
+#[test]
+fn the_leader_creates_the_secret_key_when_the_peer_relation_is_created() {
+    let mut h = JujuHarness::new(&repo_charmcraft());
+    h.state.relations.push(peer(None));
+    let run = h.run_relation("secret-storage", "created", None);
+    assert_eq!(run.code, 0, "{run:?}");
+    let key = &h.state.relation("secret-storage").unwrap().local_app_data["django_secret_key"];
+    assert_eq!(key.len(), 86);
+    assert_eq!(
+        h.state.unit_status, None,
+        "nothing else happens in that hook"
+    );
+    // A second run keeps the key.
+    let first = key.clone();
+    h.run_relation("secret-storage", "created", None);
+    assert_eq!(
+        h.state.relation("secret-storage").unwrap().local_app_data["django_secret_key"],
+        first
+    );
+}
+
+/// A test of the harness itself: like Juju, it drops what a failed hook buffered.
+#[test]
+fn harness_discards_relation_data_of_a_hook_that_exits_non_zero() {
+    let mut h = JujuHarness::new(&repo_charmcraft());
+    h.state.relations.push(peer(None));
+    let charm = h.charm_dir();
+    let fake_charm = charm.join("bin").join("django-k8s-charm");
+    std::fs::remove_file(&fake_charm).unwrap();
+    std::fs::write(
+        &fake_charm,
+        "#!/bin/sh\necho '{\"written\": \"yes\"}' | relation-set -r secret-storage:0 --app --file -\nstatus-set --application=False maintenance -- half-way\nexit \"${EXIT_CODE}\"\n",
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&fake_charm).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&fake_charm, perms).unwrap();
+
+    h.extra_env = vec![("EXIT_CODE".into(), "1".into())];
+    let run = h.run("hooks/config-changed", &[]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        h.state
+            .relation("secret-storage")
+            .unwrap()
+            .local_app_data
+            .is_empty()
+    );
+    assert_eq!(
+        h.state.unit_status,
+        Some(Status::new(StatusKind::Maintenance, "half-way")),
+        "status-set is not transactional"
+    );
+
+    h.extra_env = vec![("EXIT_CODE".into(), "0".into())];
+    let run = h.run("hooks/config-changed", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        h.state.relation("secret-storage").unwrap().local_app_data["written"],
+        "yes"
+    );
+}
