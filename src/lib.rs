@@ -7,6 +7,7 @@
 
 pub mod charm;
 pub mod django;
+pub mod integrations;
 pub mod juju;
 pub mod pebble;
 pub mod pyjson;
