@@ -2,4 +2,38 @@
 //! into a typed value, turn it into environment variables, and say what the charm must
 //! write back. Shared URL rules are in [`url`].
 
+pub mod databases;
 pub mod url;
+
+use crate::juju::tools::SecretContent;
+
+/// Where an integration stands (`INTERFACES.md` 1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness<T> {
+    /// No relation, or incomplete data.
+    NotReady,
+    /// Usable data.
+    Ready(T),
+    /// Malformed data: Blocked `Invalid <name> relation data.`.
+    Invalid,
+}
+
+impl<T> Readiness<T> {
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Readiness::Ready(_))
+    }
+    pub fn is_invalid(&self) -> bool {
+        matches!(self, Readiness::Invalid)
+    }
+}
+
+/// The result of reading a Juju secret that relation data points to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SecretLookup {
+    /// The data points to no secret.
+    #[default]
+    Absent,
+    Found(SecretContent),
+    /// The secret does not exist or is not granted: the integration is invalid.
+    Unreadable,
+}
