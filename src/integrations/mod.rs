@@ -3,6 +3,7 @@
 //! write back. Shared URL rules are in [`url`].
 
 pub mod databases;
+pub mod ingress;
 pub mod url;
 
 use crate::juju::tools::SecretContent;
