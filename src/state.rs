@@ -1,13 +1,15 @@
 //! The snapshot of one hook: everything the decisions need, gathered once.
 //!
 //! [`gather`] makes every read the charm needs from Juju (one `config-get`, one read per
-//! relation and secret); the decide step (`django::*`) is pure over [`CharmState`].
-//! Hook tool failures that are not documented "not found" answers are returned as
-//! errors so the hook can exit 1 and Juju retries it.
+//! relation and secret, `goal-state`); the decide step (`django::*`) is pure over
+//! [`CharmState`]. Hook tool failures that are not documented "not found" answers are
+//! returned as errors so the hook can exit 1 and Juju retries it.
 
 use indexmap::IndexMap;
 
 use crate::django::config::{ConfigState, read_config};
+use crate::integrations::databases::{self, DATABASES, DatabaseData};
+use crate::integrations::{Readiness, SecretLookup, ingress};
 use crate::juju::context::{Event, HookContext, RelationId, RelationKind};
 use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{HookTools, SecretRead, ToolError, ToolRunner};
@@ -36,6 +38,31 @@ pub struct Proxies {
     pub no_proxy: Option<String>,
 }
 
+/// One declared database endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseState {
+    pub endpoint: String,
+    pub required: bool,
+    pub relation: Option<RelationId>,
+    pub env: Readiness<IndexMap<String, String>>,
+}
+
+/// The ingress relation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressState {
+    pub relation: Option<RelationId>,
+    pub url: Readiness<String>,
+}
+
+impl Default for IngressState {
+    fn default() -> Self {
+        IngressState {
+            relation: None,
+            url: Readiness::NotReady,
+        }
+    }
+}
+
 /// Everything one hook knows.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CharmState {
@@ -44,6 +71,7 @@ pub struct CharmState {
     pub unit: String,
     pub unit_number: u64,
     pub leader: bool,
+    pub juju_3_4: bool,
     pub config: ConfigState,
     /// The ingress URL, or the Kubernetes service URL.
     pub base_url: String,
@@ -51,8 +79,20 @@ pub struct CharmState {
     pub proxy: Proxies,
     /// The peer relation's id, when related.
     pub peer_relation: Option<RelationId>,
+    pub ingress: IngressState,
+    /// Declared database endpoints, in metadata order.
+    pub databases: Vec<DatabaseState>,
+    /// The unit number of the scheduler unit (`DJANGO.md` 6.3).
+    pub scheduler_unit: u64,
     /// Integration variables, in the spec's order.
     pub integration_env: IndexMap<String, String>,
+}
+
+impl CharmState {
+    /// Whether this unit runs the `-scheduler` services.
+    pub fn is_scheduler(&self) -> bool {
+        self.scheduler_unit == self.unit_number
+    }
 }
 
 /// The relation a `-relation-broken` hook is about: it must count as gone.
@@ -75,6 +115,20 @@ pub fn relation_ids<R: ToolRunner>(
         .into_iter()
         .filter(|r| Some(r) != broken)
         .collect())
+}
+
+/// "The relation" of a `limit: 1` endpoint: the first one whose remote app is known.
+pub fn the_relation<R: ToolRunner>(
+    ctx: &HookContext,
+    tools: &mut HookTools<R>,
+    endpoint: &str,
+) -> Result<Option<(RelationId, String)>, ToolError> {
+    for rel in relation_ids(ctx, tools, endpoint)? {
+        if let Some(app) = tools.relation_remote_app(&rel)? {
+            return Ok(Some((rel, app)));
+        }
+    }
+    Ok(None)
 }
 
 fn gather_peer<R: ToolRunner>(
@@ -104,6 +158,106 @@ fn gather_peer<R: ToolRunner>(
     ))
 }
 
+fn gather_ingress<R: ToolRunner>(
+    ctx: &HookContext,
+    meta: &CharmMeta,
+    tools: &mut HookTools<R>,
+) -> Result<IngressState, ToolError> {
+    if meta
+        .required_endpoint(ingress::ENDPOINT, ingress::INTERFACE)
+        .is_none()
+    {
+        return Ok(IngressState::default());
+    }
+    let Some((rel, remote_app)) = the_relation(ctx, tools, ingress::ENDPOINT)? else {
+        return Ok(IngressState::default());
+    };
+    let bag = tools.relation_get(&rel, &remote_app, true)?;
+    Ok(IngressState {
+        url: ingress::provider_url(bag.as_ref()),
+        relation: Some(rel),
+    })
+}
+
+/// Read a database relation's provider data, with its user secret.
+pub fn read_database<R: ToolRunner>(
+    tools: &mut HookTools<R>,
+    rel: &RelationId,
+    remote_app: &str,
+) -> Result<DatabaseData, ToolError> {
+    let app_bag = tools
+        .relation_get(rel, remote_app, true)?
+        .unwrap_or_default();
+    let user_secret = match app_bag.get("secret-user").filter(|s| !s.is_empty()) {
+        None => SecretLookup::Absent,
+        Some(uri) => {
+            let label = databases::secret_label(&rel.endpoint, rel.id, "user");
+            match tools.secret_get(Some(uri), Some(&label), SecretRead::Refresh)? {
+                Some(content) => SecretLookup::Found(content),
+                None => SecretLookup::Unreadable,
+            }
+        }
+    };
+    Ok(DatabaseData {
+        app_bag,
+        user_secret,
+    })
+}
+
+fn gather_databases<R: ToolRunner>(
+    ctx: &HookContext,
+    meta: &CharmMeta,
+    tools: &mut HookTools<R>,
+) -> Result<Vec<DatabaseState>, ToolError> {
+    let mut out = Vec::new();
+    for (name, spec) in &meta.requires {
+        if !DATABASES.contains(&(name.as_str(), spec.interface.as_str())) {
+            continue;
+        }
+        let (relation, env) = match the_relation(ctx, tools, name)? {
+            None => (None, Readiness::NotReady),
+            Some((rel, remote_app)) => {
+                let data = read_database(tools, &rel, &remote_app)?;
+                let env = databases::database_env(name, &ctx.app_name, &data);
+                (Some(rel), env)
+            }
+        };
+        out.push(DatabaseState {
+            endpoint: name.clone(),
+            required: spec.is_required(),
+            relation,
+            env,
+        });
+    }
+    Ok(out)
+}
+
+/// The scheduler unit: the lowest number among the non-dying units of `goal-state`,
+/// this unit included; the peer units when `goal-state` fails (`DJANGO.md` 6.3).
+fn scheduler_unit<R: ToolRunner>(
+    ctx: &HookContext,
+    tools: &mut HookTools<R>,
+    peer: &PeerState,
+) -> u64 {
+    let number = |unit: &str| {
+        unit.rsplit_once('/')
+            .and_then(|(app, n)| (app == ctx.app_name).then(|| n.parse::<u64>().ok())?)
+    };
+    let candidates: Vec<u64> = match tools.goal_state_units() {
+        Ok(units) => units
+            .iter()
+            .filter(|u| u.status != "dying")
+            .filter_map(|u| number(&u.name))
+            .collect(),
+        Err(_) => peer.other_units.iter().filter_map(|u| number(u)).collect(),
+    };
+    candidates
+        .into_iter()
+        .chain(std::iter::once(ctx.unit_number))
+        .min()
+        .unwrap_or(ctx.unit_number)
+}
+
 /// Gather the state of this hook.
 pub fn gather<R: ToolRunner>(
     ctx: &HookContext,
@@ -116,14 +270,28 @@ pub fn gather<R: ToolRunner>(
     })?;
     let leader = tools.is_leader()?;
     let (peer_relation, peer) = gather_peer(ctx, tools)?;
+    let ingress = gather_ingress(ctx, meta, tools)?;
+    let databases = gather_databases(ctx, meta, tools)?;
+    let scheduler_unit = scheduler_unit(ctx, tools, &peer);
+    let base_url = match &ingress.url {
+        Readiness::Ready(url) => url.clone(),
+        _ => format!("http://{}.{}:8000", ctx.app_name, ctx.model_name),
+    };
+    let mut integration_env = IndexMap::new();
+    for db in &databases {
+        if let Readiness::Ready(env) = &db.env {
+            integration_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
     Ok(CharmState {
         app: ctx.app_name.clone(),
         model: ctx.model_name.clone(),
         unit: ctx.unit_name.clone(),
         unit_number: ctx.unit_number,
         leader,
+        juju_3_4: ctx.juju_at_least_3_4(),
         config,
-        base_url: format!("http://{}.{}:8000", ctx.app_name, ctx.model_name),
+        base_url,
         peer,
         proxy: Proxies {
             http: ctx.http_proxy.clone(),
@@ -131,6 +299,9 @@ pub fn gather<R: ToolRunner>(
             no_proxy: ctx.no_proxy.clone(),
         },
         peer_relation,
-        integration_env: IndexMap::new(),
+        ingress,
+        databases,
+        scheduler_unit,
+        integration_env,
     })
 }

@@ -6,7 +6,71 @@ use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
 
+use serde_json::Value;
+
 use crate::pebble::layer::{Layer, Override, Service};
+use crate::pyjson;
+
+/// Where the rock's original services are kept in the container (`DJANGO.md` 6.1).
+pub const ORIGINAL_SERVICES_PATH: &str = "/tmp/django/state/original-services.json";
+
+/// The service fields kept in `original-services.json`, in its key order.
+const KEPT_FIELDS: [&str; 21] = [
+    "summary",
+    "description",
+    "startup",
+    "override",
+    "command",
+    "after",
+    "before",
+    "requires",
+    "environment",
+    "user",
+    "user-id",
+    "group",
+    "group-id",
+    "working-dir",
+    "on-success",
+    "on-failure",
+    "on-check-failure",
+    "backoff-delay",
+    "backoff-factor",
+    "backoff-limit",
+    "kill-delay",
+];
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// `original-services.json`: services by name (byte order), each with its truthy fields
+/// in [`KEPT_FIELDS`] order, as Python's `json.dumps` writes it.
+pub fn original_services_json(services: &BTreeMap<String, Service>) -> String {
+    let mut out = serde_json::Map::new();
+    for (name, svc) in services {
+        let full = serde_json::to_value(svc).unwrap_or(Value::Null);
+        let mut kept = serde_json::Map::new();
+        for field in KEPT_FIELDS {
+            if let Some(v) = full.get(field).filter(|v| truthy(v)) {
+                kept.insert(field.to_string(), v.clone());
+            }
+        }
+        out.insert(name.clone(), Value::Object(kept));
+    }
+    pyjson::dumps(&Value::Object(out))
+}
+
+/// Read `original-services.json` back.
+pub fn parse_original_services(text: &str) -> Result<IndexMap<String, Service>, String> {
+    serde_json::from_str(text).map_err(|e| format!("invalid {ORIGINAL_SERVICES_PATH}: {e}"))
+}
 
 /// The name of the main service.
 pub const DJANGO_SERVICE: &str = "django";
@@ -120,6 +184,34 @@ services:
         assert_eq!(beat.startup.as_deref(), Some("disabled"));
         assert!(beat.environment.is_empty());
         assert_eq!(layer.services["Another-Real-WorkeR"].environment, env());
+    }
+
+    #[test]
+    fn original_services_file_format() {
+        let plan = Layer::from_yaml(
+            "services:\n  worker: {override: replace, command: /bin/w, startup: enabled, user-id: 0, group-id: 0, kill-delay: 5s}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            original_services_json(&plan.services),
+            r#"{"worker": {"startup": "enabled", "override": "replace", "command": "/bin/w", "kill-delay": "5s"}}"#
+        );
+        let rock: BTreeMap<String, Service> = rock()
+            .into_iter()
+            .filter(|(n, _)| n == "django" || n == "statsd-exporter")
+            .collect();
+        let text = original_services_json(&rock);
+        assert_eq!(
+            text,
+            r#"{"django": {"startup": "enabled", "override": "replace", "command": "/bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k [ sync ]", "after": ["statsd-exporter"], "user": "_daemon_"}, "statsd-exporter": {"summary": "statsd exporter service", "startup": "enabled", "override": "merge", "command": "/bin/statsd_exporter", "user": "_daemon_"}}"#
+        );
+        let back = parse_original_services(&text).unwrap();
+        assert_eq!(
+            back.keys().collect::<Vec<_>>(),
+            ["django", "statsd-exporter"]
+        );
+        assert_eq!(back["django"], rock["django"]);
+        assert!(parse_original_services("{").is_err());
     }
 
     #[test]

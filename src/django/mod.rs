@@ -6,3 +6,4 @@ pub mod env;
 pub mod gunicorn;
 pub mod layer;
 pub mod migrations;
+pub mod status;

@@ -219,7 +219,11 @@ mod tests {
         assert_eq!(
             c(
                 "postgresql",
-                plain(&[("username", "u"), ("password", "p"), ("endpoints", "ep-0,ep-1")])
+                plain(&[
+                    ("username", "u"),
+                    ("password", "p"),
+                    ("endpoints", "ep-0,ep-1")
+                ])
             ),
             Readiness::Ready("postgresql://u:p@ep-0/blog".into())
         );
@@ -261,7 +265,10 @@ mod tests {
             env["POSTGRESQL_DB_CONNECT_STRING"],
             "postgresql://relation_7:pw@pg-primary.prod.svc.cluster.local:5432/blog"
         );
-        assert_eq!(env["POSTGRESQL_DB_NETLOC"], "relation_7:pw@pg-primary.prod.svc.cluster.local:5432");
+        assert_eq!(
+            env["POSTGRESQL_DB_NETLOC"],
+            "relation_7:pw@pg-primary.prod.svc.cluster.local:5432"
+        );
         assert_eq!(env["POSTGRESQL_DB_NAME"], "blog");
         assert_eq!(env.len(), 12);
         d.user_secret = SecretLookup::Unreadable;
@@ -310,15 +317,36 @@ mod tests {
     #[test]
     fn changed_events() {
         let empty = Databag::new();
-        assert!(changed_triggers_reconcile(&empty, &bag(&[("secret-user", "s")])));
-        assert!(changed_triggers_reconcile(&empty, &bag(&[("username", "u"), ("password", "p")])));
-        assert!(!changed_triggers_reconcile(&bag(&[("username", "u")]), &bag(&[("username", "u"), ("password", "p")])));
-        assert!(changed_triggers_reconcile(&empty, &bag(&[("endpoints", "a")])));
-        assert!(changed_triggers_reconcile(&bag(&[("endpoints", "a")]), &bag(&[("endpoints", "b")])));
-        assert!(!changed_triggers_reconcile(&bag(&[("endpoints", "a")]), &bag(&[("endpoints", "a")])));
+        assert!(changed_triggers_reconcile(
+            &empty,
+            &bag(&[("secret-user", "s")])
+        ));
+        assert!(changed_triggers_reconcile(
+            &empty,
+            &bag(&[("username", "u"), ("password", "p")])
+        ));
+        assert!(!changed_triggers_reconcile(
+            &bag(&[("username", "u")]),
+            &bag(&[("username", "u"), ("password", "p")])
+        ));
+        assert!(changed_triggers_reconcile(
+            &empty,
+            &bag(&[("endpoints", "a")])
+        ));
+        assert!(changed_triggers_reconcile(
+            &bag(&[("endpoints", "a")]),
+            &bag(&[("endpoints", "b")])
+        ));
+        assert!(!changed_triggers_reconcile(
+            &bag(&[("endpoints", "a")]),
+            &bag(&[("endpoints", "a")])
+        ));
         assert!(!changed_triggers_reconcile(&empty, &bag(&[("uris", "x")])));
         assert_eq!(
-            new_secret_fields(&bag(&[("secret-user", "s1")]), &bag(&[("secret-user", "s1"), ("secret-tls", "s2")])),
+            new_secret_fields(
+                &bag(&[("secret-user", "s1")]),
+                &bag(&[("secret-user", "s1"), ("secret-tls", "s2")])
+            ),
             vec![("tls", "s2")]
         );
     }

@@ -83,11 +83,24 @@ mod tests {
             Readiness::Ready("http://juju.test/".into())
         );
         assert_eq!(
-            provider_url(Some(&bag(&[("ingress", r#"{"url": "http://juju.test/prod-blog"}"#)]))),
+            provider_url(Some(&bag(&[(
+                "ingress",
+                r#"{"url": "http://juju.test/prod-blog"}"#
+            )]))),
             Readiness::Ready("http://juju.test/prod-blog".into())
         );
-        for bad in ["not json", r#"{"url": "ftp://x/"}"#, r#"{"url": 3}"#, r#"{"nourl": 1}"#, r#"{"url": "http://"}"#] {
-            assert_eq!(provider_url(Some(&bag(&[("ingress", bad)]))), Readiness::Invalid, "{bad}");
+        for bad in [
+            "not json",
+            r#"{"url": "ftp://x/"}"#,
+            r#"{"url": 3}"#,
+            r#"{"nourl": 1}"#,
+            r#"{"url": "http://"}"#,
+        ] {
+            assert_eq!(
+                provider_url(Some(&bag(&[("ingress", bad)]))),
+                Readiness::Invalid,
+                "{bad}"
+            );
         }
     }
 
@@ -95,12 +108,26 @@ mod tests {
     fn requirer_bags() {
         assert_eq!(
             requirer_app_data("prod", "blog", false),
-            bag(&[("model", "\"prod\""), ("name", "\"blog\""), ("port", "8000"), ("strip-prefix", "true")])
+            bag(&[
+                ("model", "\"prod\""),
+                ("name", "\"blog\""),
+                ("port", "8000"),
+                ("strip-prefix", "true")
+            ])
         );
-        assert_eq!(requirer_app_data("prod", "blog", true)["is_port_open"], "true");
         assert_eq!(
-            requirer_unit_data("blog-0.blog-endpoints.prod.svc.cluster.local", Some("10.1.0.17")),
-            bag(&[("host", "\"blog-0.blog-endpoints.prod.svc.cluster.local\""), ("ip", "\"10.1.0.17\"")])
+            requirer_app_data("prod", "blog", true)["is_port_open"],
+            "true"
+        );
+        assert_eq!(
+            requirer_unit_data(
+                "blog-0.blog-endpoints.prod.svc.cluster.local",
+                Some("10.1.0.17")
+            ),
+            bag(&[
+                ("host", "\"blog-0.blog-endpoints.prod.svc.cluster.local\""),
+                ("ip", "\"10.1.0.17\"")
+            ])
         );
         assert!(!requirer_unit_data("h", None).contains_key("ip"));
     }

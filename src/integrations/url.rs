@@ -26,13 +26,16 @@ pub struct UrlParts {
 
 /// Schemes whose last path segment may carry `;params`.
 const USES_PARAMS: [&str; 15] = [
-    "", "ftp", "hdl", "prospero", "http", "imap", "https", "shttp", "rtsp", "rtspu", "sip",
-    "sips", "mms", "sftp", "tel",
+    "", "ftp", "hdl", "prospero", "http", "imap", "https", "shttp", "rtsp", "rtspu", "sip", "sips",
+    "mms", "sftp", "tel",
 ];
 
 /// Split a URL (`INTERFACES.md` 1.3 rules 1–8).
 pub fn decompose(url: &str) -> Result<UrlParts, UrlError> {
-    let cleaned: String = url.chars().filter(|c| !matches!(c, '\t' | '\r' | '\n')).collect();
+    let cleaned: String = url
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\r' | '\n'))
+        .collect();
     let mut rest: &str = cleaned.trim_start_matches(|c: char| (c as u32) <= 0x20);
     let mut parts = UrlParts::default();
 
@@ -129,7 +132,11 @@ fn valid_bracketed_host(host: &str) -> bool {
 
 /// The `<prefix>_*` variables of a URL. `with_name` adds `<prefix>_NAME` (all prefixes
 /// but `RABBITMQ`).
-pub fn url_env(prefix: &str, url: &str, with_name: bool) -> Result<IndexMap<String, String>, UrlError> {
+pub fn url_env(
+    prefix: &str,
+    url: &str,
+    with_name: bool,
+) -> Result<IndexMap<String, String>, UrlError> {
     let p = decompose(url)?;
     let mut env = IndexMap::new();
     let mut put = |suffix: &str, value: String| {
@@ -155,7 +162,10 @@ pub fn url_env(prefix: &str, url: &str, with_name: bool) -> Result<IndexMap<Stri
         put("PORT", port.to_string());
     }
     if with_name && !p.path.is_empty() {
-        put("NAME", p.path.strip_prefix('/').unwrap_or(&p.path).to_string());
+        put(
+            "NAME",
+            p.path.strip_prefix('/').unwrap_or(&p.path).to_string(),
+        );
     }
     Ok(env)
 }
@@ -165,7 +175,9 @@ pub fn url_env(prefix: &str, url: &str, with_name: bool) -> Result<IndexMap<Stri
 pub fn normalise_url(url: &str, http_only: bool) -> Result<String, UrlError> {
     let parsed = url::Url::parse(url).map_err(|e| UrlError(format!("{url:?}: {e}")))?;
     if http_only && !matches!(parsed.scheme(), "http" | "https") {
-        return Err(UrlError(format!("{url:?}: URL scheme should be 'http' or 'https'")));
+        return Err(UrlError(format!(
+            "{url:?}: URL scheme should be 'http' or 'https'"
+        )));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(UrlError(format!("{url:?}: empty host")));
@@ -184,9 +196,18 @@ mod tests {
     #[test]
     fn spec_examples() {
         let e = env("postgresql://u:p@ss@h:5432/db");
-        assert_eq!((e["P_USERNAME"].as_str(), e["P_PASSWORD"].as_str()), ("u", "p@ss"));
-        assert_eq!((e["P_HOSTNAME"].as_str(), e["P_PORT"].as_str()), ("h", "5432"));
-        assert_eq!(env("postgresql://u:p%40ss@h:5432/db")["P_PASSWORD"], "p%40ss");
+        assert_eq!(
+            (e["P_USERNAME"].as_str(), e["P_PASSWORD"].as_str()),
+            ("u", "p@ss")
+        );
+        assert_eq!(
+            (e["P_HOSTNAME"].as_str(), e["P_PORT"].as_str()),
+            ("h", "5432")
+        );
+        assert_eq!(
+            env("postgresql://u:p%40ss@h:5432/db")["P_PASSWORD"],
+            "p%40ss"
+        );
         assert!(url_env("P", "postgresql://u:p/ss@h:5432/db", true).is_err());
 
         let e = env("postgresql://U:P@HOST.Example:5432/db;par?q=1#frag");
@@ -214,7 +235,9 @@ mod tests {
         assert_eq!(e["P_USERNAME"], "");
         assert!(!e.contains_key("P_PASSWORD"));
 
-        let e = env("mongodb+srv://testinguser:testingpassword@cluster0.example.mongodb.net/?retryWrites=true&w=majority");
+        let e = env(
+            "mongodb+srv://testinguser:testingpassword@cluster0.example.mongodb.net/?retryWrites=true&w=majority",
+        );
         assert_eq!(e["P_SCHEME"], "mongodb+srv");
         assert_eq!(e["P_PATH"], "/");
         assert_eq!(e["P_NAME"], "");
@@ -229,7 +252,10 @@ mod tests {
         let expected = [
             ("MONGODB_DB_CONNECT_STRING", url),
             ("MONGODB_DB_SCHEME", "mongodb"),
-            ("MONGODB_DB_NETLOC", "u:p@mongo-0.mongo-endpoints:27017,mongo-1.mongo-endpoints:27017"),
+            (
+                "MONGODB_DB_NETLOC",
+                "u:p@mongo-0.mongo-endpoints:27017,mongo-1.mongo-endpoints:27017",
+            ),
             ("MONGODB_DB_PATH", "/blog"),
             ("MONGODB_DB_PARAMS", ""),
             ("MONGODB_DB_QUERY", "replicaSet=mongo&authSource=admin"),
@@ -260,7 +286,10 @@ mod tests {
         ] {
             assert!(decompose(bad).is_err(), "{bad}");
         }
-        assert_eq!(decompose("postgresql://h:05432/x").unwrap().port, Some(5432));
+        assert_eq!(
+            decompose("postgresql://h:05432/x").unwrap().port,
+            Some(5432)
+        );
     }
 
     #[test]
@@ -278,13 +307,28 @@ mod tests {
             ("http://test-ip:4318", "http://test-ip:4318/"),
             ("http://Tempo.Example:80", "http://tempo.example/"),
             ("https://x:443/p", "https://x/p"),
-            ("http://localhost:4318/tracing", "http://localhost:4318/tracing"),
+            (
+                "http://localhost:4318/tracing",
+                "http://localhost:4318/tracing",
+            ),
         ] {
             assert_eq!(normalise_url(input, true).unwrap(), out);
         }
-        assert_eq!(normalise_url("redis://a:b:c@x:6379", false).unwrap(), "redis://a:b%3Ac@x:6379");
-        assert_eq!(normalise_url("redis://HOST.Ex:6379", false).unwrap(), "redis://HOST.Ex:6379");
-        for bad in ["redis://h:notaport", "http://h:99999", "http://", "http://a b", "foo"] {
+        assert_eq!(
+            normalise_url("redis://a:b:c@x:6379", false).unwrap(),
+            "redis://a:b%3Ac@x:6379"
+        );
+        assert_eq!(
+            normalise_url("redis://HOST.Ex:6379", false).unwrap(),
+            "redis://HOST.Ex:6379"
+        );
+        for bad in [
+            "redis://h:notaport",
+            "http://h:99999",
+            "http://",
+            "http://a b",
+            "foo",
+        ] {
             assert!(normalise_url(bad, false).is_err(), "{bad}");
         }
         assert!(normalise_url("redis://h:6379", true).is_err());
