@@ -1,12 +1,22 @@
-//! One hook, from event to exit code: which events reconcile, which only log, and the
-//! one error policy (a hook tool or Pebble failure is logged and the hook exits 1 so
-//! Juju retries it; everything expected is a status and exit 0).
+//! One hook, from event to exit code (`DJANGO.md` 12): which events reconcile, which
+//! only write relation data, which are ignored; and the one error policy (a hook tool or
+//! Pebble failure is logged and the hook exits 1 so Juju retries it; everything expected
+//! is a status and exit 0).
 
-use crate::juju::context::{Event, HookContext, RelationKind, WorkloadKind};
+use crate::actions;
+use crate::django::migrations::MigrationStatus;
+use crate::integrations::databases::{self, DATABASES};
+use crate::integrations::ingress;
+use crate::juju::context::{
+    Event, HookContext, RelationEvent, RelationKind, SecretKind, WorkloadKind,
+};
 use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{Databag, HookTools, LogLevel, ToolRunner};
 use crate::pebble::Pebble;
-use crate::reconcile::{HookError, log, reconcile};
+use crate::reconcile::{
+    HookError, ReconcileOptions, check_state, log, publish_ingress, read_migration_status,
+    reconcile,
+};
 use crate::state::{PEER_ENDPOINT, SECRET_KEY_FIELD, gather, relation_ids};
 
 /// The workload container.
@@ -27,40 +37,12 @@ pub fn token_urlsafe(n: usize) -> Result<String, HookError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// What to do for an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Handling {
-    /// Log one DEBUG line and change nothing.
-    Ignore,
-    /// Nothing beyond what every handled hook does.
-    Nothing,
-    Reconcile,
-    GenerateSecretKey,
-}
-
-fn handling(ctx: &HookContext) -> Handling {
-    match &ctx.event {
-        Event::Unknown(_) => Handling::Ignore,
-        Event::Workload { kind, container } => match kind {
-            WorkloadKind::PebbleReady if container == CONTAINER => Handling::Reconcile,
-            WorkloadKind::PebbleReady => Handling::Nothing,
-            _ => Handling::Ignore,
-        },
-        Event::ConfigChanged | Event::UpdateStatus | Event::Secret(_) => {
-            if matches!(&ctx.event, Event::Secret(s) if s.kind != crate::juju::context::SecretKind::Changed)
-            {
-                Handling::Nothing
-            } else {
-                Handling::Reconcile
-            }
-        }
-        Event::Relation(r) if r.relation.endpoint == PEER_ENDPOINT => match r.kind {
-            RelationKind::Created => Handling::GenerateSecretKey,
-            RelationKind::Changed | RelationKind::Departed => Handling::Reconcile,
-            _ => Handling::Nothing,
-        },
-        _ => Handling::Nothing,
-    }
+/// Everything one hook works with.
+pub struct Hook<'a, R, P> {
+    pub ctx: &'a HookContext,
+    pub meta: &'a CharmMeta,
+    pub tools: &'a mut HookTools<R>,
+    pub pebble: &'a mut P,
 }
 
 /// Run the hook; returns the process exit code.
@@ -70,56 +52,167 @@ pub fn run_hook<R: ToolRunner, P: Pebble>(
     tools: &mut HookTools<R>,
     pebble: &mut P,
 ) -> u8 {
-    match handle(ctx, meta, tools, pebble) {
+    let mut hook = Hook {
+        ctx,
+        meta,
+        tools,
+        pebble,
+    };
+    match handle(&mut hook) {
         Ok(()) => 0,
         Err(e) => {
-            log(
-                tools,
-                LogLevel::Error,
-                &format!("{} hook failed: {e}", ctx.event_name()),
-            );
+            let message = format!("{} failed: {e}", ctx.event_name());
+            log(hook.tools, LogLevel::Error, &message);
             1
         }
     }
 }
 
-fn handle<R: ToolRunner, P: Pebble>(
-    ctx: &HookContext,
-    meta: &CharmMeta,
-    tools: &mut HookTools<R>,
-    pebble: &mut P,
+fn ignore<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+    let message = format!("ignoring event {}", hook.ctx.dispatch_path);
+    log(hook.tools, LogLevel::Debug, &message);
+    Ok(())
+}
+
+fn handle<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+    let ctx = hook.ctx;
+    match &ctx.event {
+        Event::Unknown(_) => ignore(hook),
+        Event::Workload { container, kind } => match kind {
+            WorkloadKind::PebbleReady if container == CONTAINER => full_reconcile(hook, false),
+            WorkloadKind::PebbleReady => Ok(()),
+            _ => ignore(hook),
+        },
+        Event::ConfigChanged => full_reconcile(hook, false),
+        Event::Secret(s) if s.kind == SecretKind::Changed => full_reconcile(hook, false),
+        Event::UpdateStatus => update_status(hook),
+        Event::LeaderElected | Event::UpgradeCharm => {
+            let leader = hook.tools.is_leader()?;
+            Ok(publish_ingress(ctx, hook.meta, hook.tools, leader)?)
+        }
+        Event::Relation(r) => relation_event(hook, r),
+        Event::Action { name, .. } => actions::run_action(hook, name),
+        _ => Ok(()),
+    }
+}
+
+/// State, then the reconcile (R; with `force_migrations`, M).
+pub fn full_reconcile<R: ToolRunner, P: Pebble>(
+    hook: &mut Hook<'_, R, P>,
+    force_migrations: bool,
 ) -> Result<(), HookError> {
-    match handling(ctx) {
-        Handling::Ignore => {
-            log(
-                tools,
-                LogLevel::Debug,
-                &format!("ignoring event {}", ctx.dispatch_path),
-            );
-            Ok(())
-        }
-        Handling::Nothing => Ok(()),
-        Handling::GenerateSecretKey => generate_secret_key(ctx, tools),
-        Handling::Reconcile => {
-            let state = gather(ctx, meta, tools)?;
-            reconcile(&state, tools, pebble)
-        }
+    let state = gather(hook.ctx, hook.meta, hook.tools)?;
+    reconcile(
+        hook.ctx,
+        hook.meta,
+        &state,
+        hook.tools,
+        hook.pebble,
+        ReconcileOptions { force_migrations },
+    )
+}
+
+/// `update-status`: the state check; a failed migration is retried; ingress data is
+/// published again.
+fn update_status<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+    let state = gather(hook.ctx, hook.meta, hook.tools)?;
+    if !check_state(&state, hook.tools, hook.pebble)? {
+        return Ok(());
+    }
+    if read_migration_status(hook.pebble) == MigrationStatus::Failed {
+        reconcile(
+            hook.ctx,
+            hook.meta,
+            &state,
+            hook.tools,
+            hook.pebble,
+            ReconcileOptions::default(),
+        )?;
+    }
+    Ok(publish_ingress(
+        hook.ctx,
+        hook.meta,
+        hook.tools,
+        state.leader,
+    )?)
+}
+
+fn relation_event<R: ToolRunner, P: Pebble>(
+    hook: &mut Hook<'_, R, P>,
+    event: &RelationEvent,
+) -> Result<(), HookError> {
+    let endpoint = event.relation.endpoint.as_str();
+    let meta = hook.meta;
+    if endpoint == PEER_ENDPOINT {
+        return match event.kind {
+            RelationKind::Created => generate_secret_key(hook),
+            RelationKind::Changed | RelationKind::Departed => full_reconcile(hook, false),
+            _ => Ok(()),
+        };
+    }
+    let declared = |interface: &str| meta.required_endpoint(endpoint, interface).is_some();
+    if DATABASES
+        .iter()
+        .any(|(name, interface)| *name == endpoint && declared(interface))
+    {
+        return match event.kind {
+            RelationKind::Created => database_created(hook, event),
+            RelationKind::Changed => database_changed(hook, event),
+            RelationKind::Broken => full_reconcile(hook, false),
+            _ => Ok(()),
+        };
+    }
+    if endpoint == ingress::ENDPOINT && declared(ingress::INTERFACE) {
+        return match event.kind {
+            RelationKind::Changed | RelationKind::Departed => {
+                let leader = hook.tools.is_leader()?;
+                publish_ingress(hook.ctx, meta, hook.tools, leader)?;
+                let remote_app = remote_app(hook, event)?;
+                let has_url = match remote_app {
+                    Some(app) => hook
+                        .tools
+                        .relation_get(&event.relation, &app, true)?
+                        .is_some_and(|bag| bag.contains_key("ingress")),
+                    None => false,
+                };
+                if has_url {
+                    full_reconcile(hook, false)
+                } else {
+                    Ok(())
+                }
+            }
+            RelationKind::Broken => full_reconcile(hook, false),
+            _ => Ok(()),
+        };
+    }
+    Ok(())
+}
+
+/// The remote application of the event's relation.
+fn remote_app<R: ToolRunner, P>(
+    hook: &mut Hook<'_, R, P>,
+    event: &RelationEvent,
+) -> Result<Option<String>, HookError> {
+    match &event.remote_app {
+        Some(app) => Ok(Some(app.clone())),
+        None => Ok(hook.tools.relation_remote_app(&event.relation)?),
     }
 }
 
 /// On `secret-storage-relation-created`, the leader stores a key if there is none
 /// (`DJANGO.md` 4). Nothing else happens in that hook.
-fn generate_secret_key<R: ToolRunner>(
-    ctx: &HookContext,
-    tools: &mut HookTools<R>,
-) -> Result<(), HookError> {
+fn generate_secret_key<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+    let tools = &mut *hook.tools;
     if !tools.is_leader()? {
         return Ok(());
     }
-    let Some(rel) = relation_ids(ctx, tools, PEER_ENDPOINT)?.into_iter().next() else {
+    let Some(rel) = relation_ids(hook.ctx, tools, PEER_ENDPOINT)?
+        .into_iter()
+        .next()
+    else {
         return Ok(());
     };
-    let bag = tools.relation_get(&rel, &ctx.app_name, true)?;
+    let bag = tools.relation_get(&rel, &hook.ctx.app_name, true)?;
     if bag
         .as_ref()
         .and_then(|b| b.get(SECRET_KEY_FIELD))
@@ -134,20 +227,56 @@ fn generate_secret_key<R: ToolRunner>(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// `<db>-relation-created`: the leader asks for a database named after the app.
+fn database_created<R: ToolRunner, P>(
+    hook: &mut Hook<'_, R, P>,
+    event: &RelationEvent,
+) -> Result<(), HookError> {
+    let tools = &mut *hook.tools;
+    if !tools.is_leader()? {
+        return Ok(());
+    }
+    let remote_model = tools.relation_model_uuid(&event.relation)?;
+    let cross_model = remote_model.is_some_and(|uuid| uuid != hook.ctx.model_uuid);
+    let (app_bag, unit_bag) = databases::request(&hook.ctx.app_name, cross_model);
+    tools.relation_set(&event.relation, &app_bag, true)?;
+    tools.relation_set(&event.relation, &unit_bag, false)?;
+    Ok(())
+}
 
-    #[test]
-    fn secret_keys_look_like_token_urlsafe_64() {
-        let a = new_secret_key().unwrap();
-        let b = new_secret_key().unwrap();
-        assert_eq!(a.len(), 86);
-        assert!(
-            a.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+/// `<db>-relation-changed`: keep a snapshot of the provider data; reconcile with
+/// migrations when credentials or endpoints arrived (`INTERFACES.md` 3.1, 3.4).
+fn database_changed<R: ToolRunner, P: Pebble>(
+    hook: &mut Hook<'_, R, P>,
+    event: &RelationEvent,
+) -> Result<(), HookError> {
+    let Some(app) = remote_app(hook, event)? else {
+        return Ok(());
+    };
+    let tools = &mut *hook.tools;
+    let rel = &event.relation;
+    let ours = tools
+        .relation_get(rel, &hook.ctx.unit_name, false)?
+        .unwrap_or_default();
+    let previous = databases::parse_snapshot(ours.get("data").map(String::as_str));
+    let current = tools.relation_get(rel, &app, true)?.unwrap_or_default();
+    for (group, uri) in databases::new_secret_fields(&previous, &current) {
+        // Registering the label is all this read is for; a failure shows up later as
+        // invalid data if it matters.
+        let label = databases::secret_label(&rel.endpoint, rel.id, group);
+        let _ = tools.secret_get(
+            Some(uri),
+            Some(&label),
+            crate::juju::tools::SecretRead::Pinned,
         );
-        assert_ne!(a, b);
-        assert_eq!(token_urlsafe(16).unwrap().len(), 22);
+    }
+    let snapshot: Databag = [("data".to_string(), databases::snapshot(&current))]
+        .into_iter()
+        .collect();
+    tools.relation_set(rel, &snapshot, false)?;
+    if databases::changed_triggers_reconcile(&previous, &current) {
+        full_reconcile(hook, true)
+    } else {
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //!   hook tools ([`juju::tools::HookTools`]) and the charm's metadata.
 //! * [`pebble`]: talking to the workload container's Pebble ([`pebble::Pebble`]).
 
+pub mod actions;
 pub mod charm;
 pub mod django;
 pub mod integrations;

@@ -2,19 +2,38 @@
 //!
 //! It takes the gathered [`CharmState`], asks the pure `django::*` functions what the
 //! workload should look like, and does the least work to get there (`DJANGO.md` 10,
-//! 17.13): the layer is added only when it would change the plan, and a replan happens
-//! only when the layer was added or an enabled service is not running.
+//! 17.13): the layer is added only when it would change the plan, `gunicorn.conf.py` is
+//! written and checked only when its content changes, a replan happens only when the
+//! layer was added or an enabled service is not running.
 
 use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
 
-use crate::django::env::app_environment;
-use crate::django::layer::{LAYER_LABEL, desired_layer};
+use crate::django::env::{app_environment, unit_fqdn};
+use crate::django::gunicorn::{
+    GEVENT_MISSING, GUNICORN_CONF_PATH, GunicornFeatures, INVALID_WORKER_CLASS, LOG_DIR,
+    NO_WORKER_CLASS_ARG, check_config_argv, command_with_worker_class, gunicorn_conf,
+    worker_class_valid,
+};
+use crate::django::layer::{
+    DJANGO_SERVICE, LAYER_LABEL, ORIGINAL_SERVICES_PATH, ServiceRole, desired_layer,
+    original_services_json, parse_original_services, service_role,
+};
+use crate::django::migrations::{self, APP_DIR, MigrationStatus, STATUS_FILE};
+use crate::django::status::{
+    CHECK_CONFIG_FAILED, NotReady, PREPARING, StateProblem, WAITING_FOR_PEBBLE, readiness,
+    state_problem,
+};
+use crate::integrations::ingress;
+use crate::juju::context::HookContext;
+use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{HookTools, LogLevel, Status, ToolError, ToolRunner};
 use crate::pebble::layer::{Layer, Service};
-use crate::pebble::{Pebble, PebbleError, ServiceAction};
-use crate::state::CharmState;
+use crate::pebble::{
+    ExecRequest, FileOwnership, MakeDirOptions, Pebble, PebbleError, PushOptions, ServiceAction,
+};
+use crate::state::{CharmState, the_relation};
 
 /// A failure that makes the hook exit non-zero, so that Juju retries it.
 #[derive(Debug, thiserror::Error)]
@@ -27,13 +46,10 @@ pub enum HookError {
     Other(String),
 }
 
-/// The statuses this module sets.
-pub const WAITING_FOR_PEBBLE: &str = "Waiting for pebble ready";
-pub const WAITING_FOR_PEER: &str = "Waiting for peer integration";
-pub const PREPARING: &str = "Preparing service for restart";
-
 /// The port Django serves on.
 pub const APP_PORT: &str = "8000/tcp";
+/// The user and group the rock runs Django as.
+pub const DAEMON_USER: &str = "_daemon_";
 
 /// Set the unit status and, on the leader, the application status.
 pub fn set_status<R: ToolRunner>(
@@ -55,6 +71,14 @@ pub fn log<R: ToolRunner>(tools: &mut HookTools<R>, level: LogLevel, message: &s
     }
 }
 
+fn daemon_owned() -> FileOwnership {
+    FileOwnership {
+        user: Some(DAEMON_USER.into()),
+        group: Some(DAEMON_USER.into()),
+        ..Default::default()
+    }
+}
+
 /// Stop every running service of the plan (`DJANGO.md` 6.4); no call when none runs.
 pub fn stop_running_services<P: Pebble>(pebble: &mut P) -> Result<(), PebbleError> {
     let running: Vec<String> = pebble
@@ -69,6 +93,84 @@ pub fn stop_running_services<P: Pebble>(pebble: &mut P) -> Result<(), PebbleErro
     Ok(())
 }
 
+/// Write the migration status file.
+pub fn write_migration_status<P: Pebble>(
+    pebble: &mut P,
+    status: MigrationStatus,
+) -> Result<(), PebbleError> {
+    pebble.push(
+        STATUS_FILE,
+        status.as_str().as_bytes(),
+        &PushOptions {
+            make_dirs: true,
+            ..Default::default()
+        },
+    )
+}
+
+/// Read the migration status; a missing file or an unreachable Pebble is `PENDING`.
+pub fn read_migration_status<P: Pebble>(pebble: &mut P) -> MigrationStatus {
+    match pebble.pull(STATUS_FILE) {
+        Ok(bytes) => MigrationStatus::parse(&String::from_utf8_lossy(&bytes)),
+        Err(_) => MigrationStatus::Pending,
+    }
+}
+
+/// Stop the services and reset migrations (a missing option or integration, 6.4).
+fn stop_and_reset<P: Pebble>(pebble: &mut P) -> Result<(), PebbleError> {
+    stop_running_services(pebble)?;
+    write_migration_status(pebble, MigrationStatus::Pending)
+}
+
+/// Row 0 of the status table: on a problem, set Blocked (and stop the services for a
+/// missing option) and return `false`.
+pub fn check_state<R: ToolRunner, P: Pebble>(
+    state: &CharmState,
+    tools: &mut HookTools<R>,
+    pebble: &mut P,
+) -> Result<bool, HookError> {
+    let Some(StateProblem {
+        message,
+        stop_services,
+    }) = state_problem(state)
+    else {
+        return Ok(true);
+    };
+    if stop_services && pebble.can_connect() {
+        stop_and_reset(pebble)?;
+    }
+    set_status(tools, state.leader, &Status::blocked(message))?;
+    Ok(false)
+}
+
+/// Step 1 of the reconcile with its status side effects; `true` when ready.
+pub fn check_ready<R: ToolRunner, P: Pebble>(
+    state: &CharmState,
+    tools: &mut HookTools<R>,
+    pebble: &mut P,
+) -> Result<bool, HookError> {
+    if !pebble.can_connect() {
+        set_status(tools, state.leader, &Status::waiting(WAITING_FOR_PEBBLE))?;
+        return Ok(false);
+    }
+    match readiness(state) {
+        Ok(()) => Ok(true),
+        Err(NotReady::Waiting(m)) => {
+            set_status(tools, state.leader, &Status::waiting(m))?;
+            Ok(false)
+        }
+        Err(NotReady::MissingIntegrations(m)) => {
+            stop_and_reset(pebble)?;
+            set_status(tools, state.leader, &Status::blocked(m))?;
+            Ok(false)
+        }
+        Err(NotReady::Blocked(m)) => {
+            set_status(tools, state.leader, &Status::blocked(m))?;
+            Ok(false)
+        }
+    }
+}
+
 /// Whether adding `layer` with `combine` would change `plan`.
 pub fn layer_changes_plan(plan: &Layer, layer: &Layer) -> bool {
     let mut combined = plan.clone();
@@ -76,62 +178,268 @@ pub fn layer_changes_plan(plan: &Layer, layer: &Layer) -> bool {
     &combined != plan
 }
 
-/// Reconcile the workload with the state (`DJANGO.md` 10).
+/// The rock's services: loaded from `original-services.json`, or captured from the plan
+/// and saved there the first time (`DJANGO.md` 6.1).
+fn original_services<P: Pebble>(pebble: &mut P) -> Result<IndexMap<String, Service>, HookError> {
+    if pebble.exists(ORIGINAL_SERVICES_PATH)? {
+        let bytes = pebble.pull(ORIGINAL_SERVICES_PATH)?;
+        return parse_original_services(&String::from_utf8_lossy(&bytes)).map_err(HookError::Other);
+    }
+    let plan = pebble.get_plan()?;
+    let text = original_services_json(&plan.services);
+    pebble.push(
+        ORIGINAL_SERVICES_PATH,
+        text.as_bytes(),
+        &PushOptions {
+            make_dirs: true,
+            ..Default::default()
+        },
+    )?;
+    Ok(plan.services.into_iter().collect())
+}
+
+/// Options of one reconcile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReconcileOptions {
+    /// An event marked M: migrations are forced to run again.
+    pub force_migrations: bool,
+}
+
+/// The state check and the reconcile of `DJANGO.md` 10.
 pub fn reconcile<R: ToolRunner, P: Pebble>(
+    ctx: &HookContext,
+    meta: &CharmMeta,
     state: &CharmState,
     tools: &mut HookTools<R>,
     pebble: &mut P,
+    options: ReconcileOptions,
 ) -> Result<(), HookError> {
-    // Row 0: configuration errors.
-    if let Some(message) = state.config.framework_error() {
-        return Ok(set_status(tools, state.leader, &Status::blocked(message))?);
+    if !check_state(state, tools, pebble)? || !check_ready(state, tools, pebble)? {
+        return Ok(());
     }
-    if let Some(message) = state.config.user_error() {
-        if !state.config.missing.is_empty() && pebble.can_connect() {
-            stop_running_services(pebble)?;
-        }
-        return Ok(set_status(tools, state.leader, &Status::blocked(message))?);
+    if options.force_migrations {
+        write_migration_status(pebble, MigrationStatus::Pending)?;
     }
-    // 1. Readiness.
-    if !pebble.can_connect() {
-        return Ok(set_status(
-            tools,
-            state.leader,
-            &Status::waiting(WAITING_FOR_PEBBLE),
-        )?);
-    }
-    if state.peer.secret_key.is_none() {
-        return Ok(set_status(
-            tools,
-            state.leader,
-            &Status::waiting(WAITING_FOR_PEER),
-        )?);
-    }
+    let blocked = |tools: &mut HookTools<R>, message: &str| -> Result<(), HookError> {
+        Ok(set_status(tools, state.leader, &Status::blocked(message))?)
+    };
     set_status(tools, state.leader, &Status::maintenance(PREPARING))?;
 
-    let plan = pebble.get_plan()?;
-    let original: IndexMap<String, Service> = plan.services.clone().into_iter().collect();
+    // 5. Worker class, with the original services loaded between the gevent check and
+    // the `-k` check (DJANGO.md 8).
+    let class = state.config.webserver.worker_class.as_deref();
+    if let Some(class) = class {
+        if !worker_class_valid(class) {
+            return blocked(tools, INVALID_WORKER_CLASS);
+        }
+        if class == "gevent" {
+            let out = pebble.exec(&ExecRequest::new(["python3", "-c", "import gevent"]))?;
+            if !out.success() {
+                return blocked(tools, GEVENT_MISSING);
+            }
+        }
+    }
+    let original = original_services(pebble)?;
+    let original_command = original
+        .get(DJANGO_SERVICE)
+        .and_then(|s| s.command.clone())
+        .unwrap_or_default();
+    let rewritten = match class {
+        Some(class) => match command_with_worker_class(&original_command, class) {
+            Ok(cmd) => cmd,
+            Err(_) => return blocked(tools, NO_WORKER_CLASS_ARG),
+        },
+        None => None,
+    };
+
+    // 6. The layer, only when it changes the plan.
     let env: BTreeMap<String, String> = app_environment(state);
-    let layer = desired_layer(&original, &env, None, true);
+    let layer = desired_layer(&original, &env, rewritten.as_deref(), state.is_scheduler());
+    let plan = pebble.get_plan()?;
     let added = layer_changes_plan(&plan, &layer);
     if added {
         pebble.add_layer(LAYER_LABEL, &layer, true)?;
     }
+
+    // 7. Log directory, gunicorn.conf.py check and reload.
+    if !pebble.exists(LOG_DIR)? {
+        pebble.make_dir(
+            LOG_DIR,
+            &MakeDirOptions {
+                make_parents: true,
+                ownership: daemon_owned(),
+            },
+        )?;
+    }
+    let django_command = layer
+        .services
+        .get(DJANGO_SERVICE)
+        .and_then(|s| s.command.clone())
+        .unwrap_or(original_command);
+    let conf = gunicorn_conf(
+        &state.config.webserver,
+        GunicornFeatures {
+            juju_3_4: state.juju_3_4,
+            tracing: false,
+            json_logger: None,
+        },
+    );
+    if !update_gunicorn_conf(pebble, &conf, &django_command, &env)? {
+        return blocked(tools, CHECK_CONFIG_FAILED);
+    }
+
+    // 8. Migrations.
+    if let Some(failed) = run_migrations(pebble, &env)? {
+        return blocked(tools, &migrations::failure_message(&failed));
+    }
+
+    // 9. Replan, then keep `-scheduler` services off other units.
     let mut combined = plan;
     combined.combine(&layer);
-    let needs_start = {
-        let enabled: Vec<String> = combined
-            .services
-            .iter()
-            .filter(|(_, s)| s.is_enabled())
-            .map(|(n, _)| n.clone())
-            .collect();
-        !enabled.is_empty() && pebble.services(&enabled)?.iter().any(|s| !s.is_running())
+    let enabled: Vec<String> = combined
+        .services
+        .iter()
+        .filter(|(_, s)| s.is_enabled())
+        .map(|(n, _)| n.clone())
+        .collect();
+    let not_running = if enabled.is_empty() {
+        false
+    } else {
+        let infos = pebble.services(&enabled)?;
+        infos.len() < enabled.len() || infos.iter().any(|s| !s.is_running())
     };
-    if added || needs_start {
+    if added || not_running {
         pebble.service_action(ServiceAction::Replan, &[])?;
     }
+    if !state.is_scheduler() {
+        let running: Vec<String> = pebble
+            .services(&[])?
+            .into_iter()
+            .filter(|s| s.is_running() && service_role(&s.name) == ServiceRole::Scheduler)
+            .map(|s| s.name)
+            .collect();
+        if !running.is_empty() {
+            pebble.service_action(ServiceAction::Stop, &running)?;
+        }
+    }
+
+    // 10. Ingress data, then exactly port 8000.
+    publish_ingress(ctx, meta, tools, state.leader)?;
     tools.set_ports(&[APP_PORT])?;
     set_status(tools, state.leader, &Status::active())?;
+    Ok(())
+}
+
+/// Write `gunicorn.conf.py` when its content changes, check it, and reload a running
+/// `django` (`DJANGO.md` 7.3). `false` when the check failed (the old file is restored).
+fn update_gunicorn_conf<P: Pebble>(
+    pebble: &mut P,
+    content: &str,
+    django_command: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<bool, HookError> {
+    let previous = match pebble.pull(GUNICORN_CONF_PATH) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e.into()),
+    };
+    if previous.as_deref() == Some(content.as_bytes()) {
+        return Ok(true);
+    }
+    let django_running = pebble
+        .services(&[DJANGO_SERVICE.to_string()])?
+        .iter()
+        .any(|s| s.is_running());
+    let owned = PushOptions {
+        make_dirs: false,
+        ownership: daemon_owned(),
+    };
+    pebble.push(GUNICORN_CONF_PATH, content.as_bytes(), &owned)?;
+    let argv = check_config_argv(django_command).unwrap_or_else(|| vec!["--check-config".into()]);
+    let mut check = ExecRequest::new(argv);
+    check.environment = env.clone();
+    check.user = Some(DAEMON_USER.into());
+    check.group = Some(DAEMON_USER.into());
+    check.working_dir = Some(APP_DIR.into());
+    let out = pebble.exec(&check)?;
+    if !out.success() {
+        // Put the old file back so that every later reconcile checks the new one again.
+        match previous {
+            Some(old) => pebble.push(GUNICORN_CONF_PATH, &old, &owned)?,
+            None => pebble.remove_path(GUNICORN_CONF_PATH, false)?,
+        }
+        return Ok(false);
+    }
+    if django_running {
+        pebble.send_signal("SIGHUP", &[DJANGO_SERVICE.to_string()])?;
+    }
+    Ok(true)
+}
+
+/// Run the migration when its status asks for it; `Some(command)` when it failed.
+fn run_migrations<P: Pebble>(
+    pebble: &mut P,
+    env: &BTreeMap<String, String>,
+) -> Result<Option<Vec<String>>, HookError> {
+    if !read_migration_status(pebble).needs_run() {
+        return Ok(None);
+    }
+    let present: Vec<String> = match pebble.list_files(APP_DIR, None, false) {
+        Ok(entries) => entries.into_iter().map(|e| e.name).collect(),
+        Err(e) if e.is_not_found() => vec![],
+        Err(e) => return Err(e.into()),
+    };
+    let Some(command) = migrations::migration_command(|f| present.iter().any(|p| p == f)) else {
+        return Ok(None);
+    };
+    let mut request = ExecRequest::new(command.clone());
+    request.environment = env.clone();
+    request.working_dir = Some(APP_DIR.into());
+    request.user = Some(DAEMON_USER.into());
+    request.group = Some(DAEMON_USER.into());
+    let out = pebble.exec(&request)?;
+    if out.success() {
+        write_migration_status(pebble, MigrationStatus::Completed)?;
+        Ok(None)
+    } else {
+        write_migration_status(pebble, MigrationStatus::Failed)?;
+        Ok(Some(command))
+    }
+}
+
+/// Publish the ingress requirer data (`INTERFACES.md` 13.1): each bag cleared, then
+/// written; the app bag by the leader only. Nothing without an ingress relation.
+pub fn publish_ingress<R: ToolRunner>(
+    ctx: &HookContext,
+    meta: &CharmMeta,
+    tools: &mut HookTools<R>,
+    leader: bool,
+) -> Result<(), ToolError> {
+    if meta
+        .required_endpoint(ingress::ENDPOINT, ingress::INTERFACE)
+        .is_none()
+    {
+        return Ok(());
+    }
+    let Some((rel, _)) = the_relation(ctx, tools, ingress::ENDPOINT)? else {
+        return Ok(());
+    };
+    if leader {
+        let existing = tools
+            .relation_get(&rel, &ctx.app_name, true)?
+            .unwrap_or_default();
+        let port_open = tools.opened_ports()?.iter().any(|p| p == APP_PORT);
+        let data = ingress::requirer_app_data(&ctx.model_name, &ctx.app_name, port_open);
+        tools.relation_set(&rel, &ingress::replace_bag(&existing, &data), true)?;
+    }
+    let existing = tools
+        .relation_get(&rel, &ctx.unit_name, false)?
+        .unwrap_or_default();
+    let ip = tools
+        .network_get(ingress::ENDPOINT, Some(&rel))?
+        .and_then(|n| n.bind_address);
+    let fqdn = unit_fqdn(&ctx.app_name, ctx.unit_number, &ctx.model_name);
+    let data = ingress::requirer_unit_data(&fqdn, ip.as_deref());
+    tools.relation_set(&rel, &ingress::replace_bag(&existing, &data), false)?;
     Ok(())
 }
