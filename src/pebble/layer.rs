@@ -247,12 +247,13 @@ fn merge_map(old: &mut BTreeMap<String, String>, new: &BTreeMap<String, String>)
 }
 
 impl Service {
-    /// Merge a newer definition into this one (`override: merge`).
+    /// Merge a newer definition into this one (`override: merge`). The `override` of
+    /// the earlier definition stays: Pebble's `Service.Merge` leaves it alone, so a
+    /// merged service still shows `override: replace` in the plan.
     pub fn merge(&mut self, newer: &Service) {
         set_if_some(&mut self.summary, &newer.summary);
         set_if_some(&mut self.description, &newer.description);
         set_if_some(&mut self.startup, &newer.startup);
-        set_if_some(&mut self.override_, &newer.override_);
         set_if_some(&mut self.command, &newer.command);
         self.after.extend(newer.after.iter().cloned());
         self.before.extend(newer.before.iter().cloned());
@@ -282,7 +283,6 @@ impl Service {
 impl Check {
     /// Merge a newer definition into this one (`override: merge`).
     pub fn merge(&mut self, newer: &Check) {
-        set_if_some(&mut self.override_, &newer.override_);
         set_if_some(&mut self.level, &newer.level);
         set_if_some(&mut self.startup, &newer.startup);
         set_if_some(&mut self.period, &newer.period);
@@ -324,7 +324,6 @@ impl Check {
 impl LogTarget {
     /// Merge a newer definition into this one (`override: merge`).
     pub fn merge(&mut self, newer: &LogTarget) {
-        set_if_some(&mut self.override_, &newer.override_);
         set_if_some(&mut self.kind, &newer.kind);
         set_if_some(&mut self.location, &newer.location);
         self.services.extend(newer.services.iter().cloned());
@@ -366,7 +365,7 @@ mod tests {
                 ("C".to_string(), "4".to_string())
             ])
         );
-        assert_eq!(web.override_, Some(Override::Merge));
+        assert_eq!(web.override_, Some(Override::Replace));
     }
 
     #[test]
