@@ -13,4 +13,5 @@ pub mod juju;
 pub mod pebble;
 pub mod pyjson;
 pub mod reconcile;
+pub mod simulate;
 pub mod state;

@@ -11,6 +11,7 @@ use django_charm::juju::metadata::CharmMeta;
 use django_charm::juju::tools::{HookTools, LogLevel, ProcessRunner};
 use django_charm::pebble::client::PebbleClient;
 use django_charm::reconcile::log;
+use django_charm::simulate::{self, Simulation};
 
 /// Where Juju mounts the workload containers' Pebble sockets.
 const DEFAULT_CONTAINERS_DIR: &str = "/charm/containers";
@@ -20,14 +21,58 @@ const DEFAULT_CONTAINERS_DIR: &str = "/charm/containers";
     version,
     about = "A Juju charm for Django applications. Juju runs it through `dispatch` with no arguments."
 )]
-struct Cli {}
+enum Cli {
+    /// Run one event against an in-memory Juju and Pebble and show what the charm does.
+    Simulate {
+        /// A YAML simulation state (see the README); the embedded example when absent.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// The event to run (`config-changed`, `postgresql-relation-changed`,
+        /// `create-superuser`, ...); the state's `event` when absent.
+        #[arg(long)]
+        event: Option<String>,
+    },
+}
 
 fn main() -> ExitCode {
     if std::env::args_os().len() > 1 {
-        Cli::parse();
-        return ExitCode::SUCCESS;
+        return match Cli::parse() {
+            Cli::Simulate { state, event } => simulate(state, event),
+        };
     }
     ExitCode::from(dispatch())
+}
+
+fn simulate(state: Option<PathBuf>, event: Option<String>) -> ExitCode {
+    let text = match &state {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => simulate::EXAMPLE.to_string(),
+    };
+    let mut sim = match Simulation::from_yaml(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let event = event.unwrap_or_else(|| sim.event.clone());
+    match sim.run(&event) {
+        Ok(outcome) => {
+            println!("event: {event}");
+            print!("{}", outcome.report());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot run {event}: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Handle the hook or action Juju is running.

@@ -20,7 +20,7 @@ use crate::juju::tools::{Databag, Status, StatusKind, ToolOutput, ToolRunner};
 
 /// One relation as this unit sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RelationState {
     pub id: u64,
     pub endpoint: String,
@@ -45,7 +45,7 @@ impl RelationState {
 
 /// One Juju secret visible to this unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SecretState {
     /// `secret:<xid>`.
     pub id: String,
@@ -79,7 +79,7 @@ fn yes() -> bool {
 
 /// A failure injected for one tool: every call to it exits with this code and stderr.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ToolFailure {
     pub tool: String,
     pub code: i32,
@@ -88,7 +88,7 @@ pub struct ToolFailure {
 
 /// One hook tool call, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ToolCall {
     pub tool: String,
     pub args: Vec<String>,
@@ -112,7 +112,7 @@ pub struct LogLine {
 
 /// What the action has reported so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ActionState {
     pub params: serde_json::Map<String, Value>,
     pub results: IndexMap<String, String>,
@@ -124,7 +124,7 @@ pub struct ActionState {
 /// The relation and remote unit Juju sets for a relation hook, used for the tools'
 /// defaults (`JUJU_RELATION_ID`, `JUJU_REMOTE_UNIT`, `JUJU_REMOTE_APP`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct HookScope {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relation_id: Option<String>,
@@ -136,7 +136,7 @@ pub struct HookScope {
 
 /// Everything one unit's agent knows, plus what the hooks did to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct JujuState {
     /// This unit, e.g. `django-k8s/0`.
     pub unit: String,
@@ -1088,16 +1088,16 @@ mod tests {
     fn state() -> JujuState {
         serde_json::from_value(serde_json::json!({
             "unit": "django-k8s/0",
-            "model_uuid": "uuid-1",
+            "model-uuid": "uuid-1",
             "leader": true,
             "config": {"token": "abc", "django-debug": false},
             "relations": [
-                {"id": 3, "endpoint": "postgresql", "remote_app": "pg",
-                 "remote_units": {"pg/0": {"ingress-address": "10.0.0.1"}},
-                 "remote_app_data": {"endpoints": "pg:5432", "database": "blog"}},
-                {"id": 1, "endpoint": "secret-storage", "remote_app": "django-k8s",
-                 "remote_units": {"django-k8s/1": {}},
-                 "local_app_data": {"django_secret_key": "k"}}
+                {"id": 3, "endpoint": "postgresql", "remote-app": "pg",
+                 "remote-units": {"pg/0": {"ingress-address": "10.0.0.1"}},
+                 "remote-app-data": {"endpoints": "pg:5432", "database": "blog"}},
+                {"id": 1, "endpoint": "secret-storage", "remote-app": "django-k8s",
+                 "remote-units": {"django-k8s/1": {}},
+                 "local-app-data": {"django_secret_key": "k"}}
             ],
             "secrets": [
                 {"id": "secret:user1", "revisions": [{"username": "u", "password": "p1"}, {"username": "u", "password": "p2"}]},

@@ -185,6 +185,23 @@ impl CharmMeta {
         })
     }
 
+    /// The metadata of a `charmcraft.yaml` text (what `simulate` runs with).
+    pub fn from_charmcraft_yaml(text: &str) -> Result<CharmMeta, MetadataError> {
+        let c = parse::<CharmcraftFile>("charmcraft.yaml", text)?;
+        Ok(CharmMeta {
+            name: c.meta.name,
+            containers: c.meta.containers.into_keys().collect(),
+            requires: c.meta.requires,
+            provides: c.meta.provides,
+            peers: c.meta.peers,
+            options: c.config.map(|c| c.options).unwrap_or_default(),
+            actions: c
+                .actions
+                .map(|a| a.into_keys().collect())
+                .unwrap_or_default(),
+        })
+    }
+
     /// The `requires` endpoint named `name`, if it has interface `interface`.
     pub fn required_endpoint(&self, name: &str, interface: &str) -> Option<&EndpointSpec> {
         self.requires.get(name).filter(|e| e.interface == interface)

@@ -186,7 +186,14 @@ impl Layer {
 
     /// The layer as YAML text for `POST /v1/layers`.
     pub fn to_yaml(&self) -> Result<String, LayerYamlError> {
-        serde_saphyr::to_string(self).map_err(|e| LayerYamlError::Serialise(e.to_string()))
+        // Every string quoted, no block scalars: nothing is left to a reader's folding or
+        // type-guessing rules (Pebble reads this with Go's yaml.v3).
+        let options = serde_saphyr::ser_options! {
+            quote_all: true,
+            prefer_block_scalars: false,
+        };
+        serde_saphyr::to_string_with_options(self, options)
+            .map_err(|e| LayerYamlError::Serialise(e.to_string()))
     }
 
     /// Combine `newer` on top of this layer with Pebble's override rules (E.11). Used for

@@ -1,0 +1,295 @@
+//! `simulate`: run one event against an in-memory Juju and Pebble and show what the
+//! charm would do. The same machinery drives the scenario tests.
+//!
+//! A simulation is a YAML document (see the README for the format): the Juju side as a
+//! [`JujuState`], the container as a [`PebbleModel`], and optionally the charm's
+//! `charmcraft.yaml` and extra hook environment.
+
+use std::collections::{BTreeMap, HashMap};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::charm::run_hook;
+use crate::juju::context::HookContext;
+use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
+use crate::juju::metadata::CharmMeta;
+use crate::juju::tools::HookTools;
+use crate::pebble::memory::{MemoryPebble, PebbleModel, PebbleOp};
+
+/// The charm's own project file, the default metadata of a simulation.
+pub const CHARMCRAFT_YAML: &str = include_str!("../charmcraft.yaml");
+/// The embedded example: Django with PostgreSQL and ingress.
+pub const EXAMPLE: &str = include_str!("../templates/simulate-example.yaml");
+
+/// A simulation: the world before the event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Simulation {
+    pub model: String,
+    pub juju_version: String,
+    /// The event run when none is given.
+    pub event: String,
+    /// The charm's `charmcraft.yaml`; the charm's own when absent.
+    pub charmcraft: Option<String>,
+    /// Extra hook environment (e.g. `JUJU_CHARM_HTTP_PROXY`), and event variables.
+    pub env: IndexMap<String, String>,
+    pub juju: JujuState,
+    pub pebble: PebbleModel,
+    pub pebble_reachable: bool,
+}
+
+impl Default for Simulation {
+    fn default() -> Self {
+        Simulation {
+            model: "test-model".into(),
+            juju_version: "3.6.8".into(),
+            event: "config-changed".into(),
+            charmcraft: None,
+            env: IndexMap::new(),
+            juju: JujuState {
+                unit: "django-k8s/0".into(),
+                model_uuid: "cbb1b3b6-8f1e-4f43-8b53-2a0a2f4c5a10".into(),
+                leader: true,
+                ..Default::default()
+            },
+            pebble: PebbleModel::default(),
+            pebble_reachable: true,
+        }
+    }
+}
+
+/// What one event did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub exit_code: u8,
+    /// Juju after the hook (buffered changes dropped when the hook failed).
+    pub juju: JujuState,
+    pub pebble: PebbleModel,
+    /// Index of the first tool call and Pebble op of this event.
+    first_call: usize,
+    first_op: usize,
+}
+
+impl Simulation {
+    pub fn from_yaml(text: &str) -> Result<Simulation, String> {
+        serde_saphyr::from_str(text).map_err(|e| format!("invalid simulation state: {e}"))
+    }
+
+    pub fn meta(&self) -> Result<CharmMeta, String> {
+        CharmMeta::from_charmcraft_yaml(self.charmcraft.as_deref().unwrap_or(CHARMCRAFT_YAML))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The hook environment of `event` (`config-changed`, `postgresql-relation-changed`,
+    /// `django-app-pebble-ready`, `secret-changed`, an action name, ...).
+    pub fn hook_env(&self, event: &str, meta: &CharmMeta) -> HashMap<String, String> {
+        let mut env: HashMap<String, String> = HashMap::new();
+        let mut set = |k: &str, v: &str| {
+            env.insert(k.to_string(), v.to_string());
+        };
+        let is_action = meta.actions.iter().any(|a| a == event);
+        let path = if is_action {
+            format!("actions/{event}")
+        } else {
+            format!("hooks/{event}")
+        };
+        set("JUJU_DISPATCH_PATH", &path);
+        set("JUJU_HOOK_NAME", if is_action { "" } else { event });
+        set("JUJU_UNIT_NAME", &self.juju.unit);
+        set("JUJU_MODEL_NAME", &self.model);
+        set("JUJU_MODEL_UUID", &self.juju.model_uuid);
+        set("JUJU_VERSION", &self.juju_version);
+        set("JUJU_CHARM_DIR", ".");
+        for kind in ["created", "joined", "changed", "departed", "broken"] {
+            let Some(endpoint) = event.strip_suffix(&format!("-relation-{kind}")) else {
+                continue;
+            };
+            if let Some(rel) = self.juju.relation(endpoint) {
+                set("JUJU_RELATION", endpoint);
+                set("JUJU_RELATION_ID", &format!("{endpoint}:{}", rel.id));
+                set("JUJU_REMOTE_APP", &rel.remote_app);
+                if matches!(kind, "joined" | "changed" | "departed")
+                    && let Some(unit) = rel.remote_units.keys().next()
+                {
+                    set("JUJU_REMOTE_UNIT", unit);
+                    if kind == "departed" {
+                        set("JUJU_DEPARTING_UNIT", unit);
+                    }
+                }
+            }
+        }
+        for container in &meta.containers {
+            if event.starts_with(&format!("{container}-pebble-")) {
+                set("JUJU_WORKLOAD_NAME", container);
+            }
+        }
+        if event.starts_with("secret-")
+            && let Some(secret) = self.juju.secrets.first()
+        {
+            set("JUJU_SECRET_ID", &secret.id);
+        }
+        for (k, v) in &self.env {
+            env.insert(k.clone(), v.clone());
+        }
+        env
+    }
+
+    /// Run `event`; the simulation then holds the world after it, so events chain.
+    pub fn run(&mut self, event: &str) -> Result<Outcome, String> {
+        let meta = self.meta()?;
+        let env = self.hook_env(event, &meta);
+        let ctx = HookContext::from_env(&env).map_err(|e| e.to_string())?;
+        let before = self.juju.clone();
+        let first_call = self.juju.calls.len();
+        let first_op = self.pebble.ops.len();
+        let scope = HookScope {
+            relation_id: env.get("JUJU_RELATION_ID").cloned(),
+            remote_unit: env.get("JUJU_REMOTE_UNIT").cloned(),
+            remote_app: env.get("JUJU_REMOTE_APP").cloned(),
+        };
+        let mut tools = HookTools::new(MemoryJuju::new(self.juju.clone(), scope));
+        let mut pebble = MemoryPebble {
+            model: self.pebble.clone(),
+            reachable: self.pebble_reachable,
+        };
+        let exit_code = run_hook(&ctx, &meta, &mut tools, &mut pebble);
+        let mut juju = tools.into_runner().state;
+        if exit_code != 0 {
+            juju.rollback_to(&before);
+        }
+        self.juju = juju.clone();
+        self.pebble = pebble.model.clone();
+        Ok(Outcome {
+            exit_code,
+            juju,
+            pebble: pebble.model,
+            first_call,
+            first_op,
+        })
+    }
+}
+
+impl Outcome {
+    /// The environment of the `django` service in the plan after the event.
+    pub fn django_env(&self) -> BTreeMap<String, String> {
+        self.pebble
+            .plan()
+            .services
+            .get("django")
+            .map(|s| s.environment.clone())
+            .unwrap_or_default()
+    }
+
+    /// The Pebble operations of this event.
+    pub fn ops(&self) -> &[PebbleOp] {
+        &self.pebble.ops[self.first_op..]
+    }
+
+    /// The hook tool calls of this event.
+    pub fn calls(&self) -> &[crate::juju::memory::ToolCall] {
+        &self.juju.calls[self.first_call..]
+    }
+
+    /// A human-readable report: status, environment, layer, files, commands, databag
+    /// writes.
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        let status = |s: &Option<crate::juju::tools::Status>| {
+            s.as_ref()
+                .map(|s| format!("{} {:?}", s.kind.as_str(), s.message))
+                .unwrap_or_else(|| "unknown".into())
+        };
+        out.push_str(&format!("exit code: {}\n", self.exit_code));
+        out.push_str(&format!(
+            "unit status: {}\n",
+            status(&self.juju.unit_status)
+        ));
+        out.push_str(&format!(
+            "application status: {}\n",
+            status(&self.juju.app_status)
+        ));
+        out.push_str(&format!(
+            "opened ports: {}\n",
+            self.juju.opened_ports.join(", ")
+        ));
+        out.push_str("\ndjango environment:\n");
+        for (k, v) in self.django_env() {
+            out.push_str(&format!("  {k}={v}\n"));
+        }
+        out.push_str("\nPebble operations:\n");
+        for op in self.ops() {
+            out.push_str(&format!("  {}\n", describe_op(op)));
+        }
+        out.push_str("\nplan:\n");
+        let plan = self.pebble.plan().to_yaml().unwrap_or_default();
+        for line in plan.lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+        out.push_str("\ndatabag writes:\n");
+        for call in self.calls().iter().filter(|c| c.tool == "relation-set") {
+            out.push_str(&format!(
+                "  relation-set {} {}\n",
+                call.args.join(" "),
+                call.stdin.as_deref().unwrap_or("")
+            ));
+        }
+        if let Some(action) = &self.juju.action {
+            out.push_str("\naction:\n");
+            if let Some(m) = &action.failed {
+                out.push_str(&format!("  failed: {m:?}\n"));
+            }
+            for (k, v) in &action.results {
+                out.push_str(&format!("  result {k}={v}\n"));
+            }
+        }
+        let logs: Vec<_> = self.juju.logs.iter().collect();
+        if !logs.is_empty() {
+            out.push_str("\nlog:\n");
+            for l in logs {
+                out.push_str(&format!("  {} {}\n", l.level, l.message));
+            }
+        }
+        out
+    }
+}
+
+fn describe_op(op: &PebbleOp) -> String {
+    match op {
+        PebbleOp::AddLayer { label, combine, .. } => {
+            format!("add layer {label:?} (combine: {combine})")
+        }
+        PebbleOp::ServiceAction { action, services } => {
+            format!("{} {}", action.as_str(), services.join(", "))
+        }
+        PebbleOp::Push {
+            path, user, group, ..
+        } => format!(
+            "write {path}{}",
+            match (user, group) {
+                (Some(u), Some(g)) => format!(" ({u}:{g})"),
+                _ => String::new(),
+            }
+        ),
+        PebbleOp::MakeDir { path, .. } => format!("make dir {path}"),
+        PebbleOp::Remove { path, .. } => format!("remove {path}"),
+        PebbleOp::Exec {
+            command,
+            user,
+            working_dir,
+            ..
+        } => format!(
+            "exec {command:?}{}{}",
+            user.as_ref()
+                .map(|u| format!(" as {u}"))
+                .unwrap_or_default(),
+            working_dir
+                .as_ref()
+                .map(|d| format!(" in {d}"))
+                .unwrap_or_default()
+        ),
+        PebbleOp::Signal { signal, services } => {
+            format!("signal {signal} to {}", services.join(", "))
+        }
+    }
+}
