@@ -1,0 +1,804 @@
+//! Scenarios a user would recognise: given this config and these relations, the app
+//! gets this environment, this layer and this status. Each runs on the in-memory Juju
+//! and Pebble through the same hook code the binary runs.
+
+use django_charm::juju::memory::{ActionState, SecretState};
+use django_charm::juju::tools::{Databag, Status, StatusKind};
+use django_charm::pebble::memory::{ExecRule, PebbleOp, ServiceStatus};
+use django_charm::simulate::{EXAMPLE, Simulation};
+
+fn bag(pairs: &[(&str, &str)]) -> Databag {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The embedded example: leader with peer key, PostgreSQL and ingress data.
+fn example() -> Simulation {
+    Simulation::from_yaml(EXAMPLE).unwrap()
+}
+
+fn blocked(m: &str) -> Option<Status> {
+    Some(Status::new(StatusKind::Blocked, m))
+}
+
+fn waiting(m: &str) -> Option<Status> {
+    Some(Status::new(StatusKind::Waiting, m))
+}
+
+fn active() -> Option<Status> {
+    Some(Status::active())
+}
+
+fn run(sim: &mut Simulation, event: &str) -> django_charm::simulate::Outcome {
+    let out = sim.run(event).unwrap();
+    assert_eq!(out.exit_code, 0, "{event}:\n{}", out.report());
+    out
+}
+
+fn op_names(ops: &[PebbleOp]) -> Vec<String> {
+    ops.iter()
+        .map(|op| match op {
+            PebbleOp::AddLayer { label, .. } => format!("add-layer {label}"),
+            PebbleOp::ServiceAction { action, services } => {
+                format!("{} {}", action.as_str(), services.join(","))
+            }
+            PebbleOp::Push { path, content, .. } => match path.as_str() {
+                "/tmp/django/state/database-migration-status" => {
+                    format!(
+                        "write {path} {}",
+                        String::from_utf8_lossy(content.as_bytes())
+                    )
+                }
+                _ => format!("write {path}"),
+            },
+            PebbleOp::MakeDir { path, .. } => format!("mkdir {path}"),
+            PebbleOp::Remove { path, .. } => format!("remove {path}"),
+            PebbleOp::Exec { command, .. } => format!("exec {}", command.join(" ")),
+            PebbleOp::Signal { signal, services } => {
+                format!("signal {signal} {}", services.join(","))
+            }
+        })
+        .collect()
+}
+
+const CHECK_CONFIG: &str = "exec /bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k sync --check-config";
+
+#[test]
+fn worked_example_of_a_first_reconcile() {
+    let mut sim = example();
+    sim.juju.relations.retain(|r| r.endpoint != "ingress");
+    let out = run(&mut sim, "postgresql-relation-changed");
+    assert_eq!(
+        op_names(out.ops()),
+        [
+            "write /tmp/django/state/database-migration-status PENDING",
+            "write /tmp/django/state/original-services.json",
+            "add-layer charm",
+            "mkdir /var/log/django",
+            "write /django/gunicorn.conf.py",
+            CHECK_CONFIG,
+            "exec python3 manage.py migrate",
+            "write /tmp/django/state/database-migration-status COMPLETED",
+            "replan ",
+        ]
+    );
+    assert_eq!(out.juju.unit_status, active());
+    assert_eq!(out.juju.app_status, active());
+    assert_eq!(out.juju.opened_ports, ["8000/tcp"]);
+    let env = out.django_env();
+    assert_eq!(env["DJANGO_BASE_URL"], "http://django-k8s.test-model:8000");
+    assert_eq!(
+        env["DJANGO_ALLOWED_HOSTS"],
+        r#"["example.com", "django-k8s.test-model"]"#
+    );
+    assert_eq!(
+        env["POSTGRESQL_DB_CONNECT_STRING"],
+        "postgresql://relation_id_3:example-password@postgresql-k8s-primary.test-model.svc.cluster.local:5432/django-k8s"
+    );
+    assert_eq!(out.pebble.service_status("django"), ServiceStatus::Active);
+    assert_eq!(
+        out.pebble.service_status("statsd-exporter"),
+        ServiceStatus::Active
+    );
+    assert_eq!(
+        out.pebble.file_text("/django/gunicorn.conf.py").unwrap(),
+        "bind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'"
+    );
+    assert_eq!(
+        out.pebble
+            .file_text("/tmp/django/state/original-services.json")
+            .unwrap(),
+        r#"{"django": {"startup": "enabled", "override": "replace", "command": "/bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k [ sync ]", "after": ["statsd-exporter"], "user": "_daemon_"}, "statsd-exporter": {"summary": "statsd exporter service", "startup": "enabled", "override": "merge", "command": "/bin/statsd_exporter --statsd.mapping-config=/statsd-mapping.conf --statsd.listen-udp=localhost:9125 --statsd.listen-tcp=localhost:9125", "user": "_daemon_"}}"#
+    );
+    // The migration ran as _daemon_ in /django/app with the full environment.
+    let exec = out
+        .ops()
+        .iter()
+        .find_map(|op| match op {
+            PebbleOp::Exec {
+                command,
+                environment,
+                working_dir,
+                user,
+                group,
+                ..
+            } if command[1] == "manage.py" => Some((
+                environment.clone(),
+                working_dir.clone(),
+                user.clone(),
+                group.clone(),
+            )),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(exec.0, env);
+    assert_eq!(exec.1.as_deref(), Some("/django/app"));
+    assert_eq!(exec.2.as_deref(), Some("_daemon_"));
+    assert_eq!(exec.3.as_deref(), Some("_daemon_"));
+}
+
+#[test]
+fn fresh_deploy_to_active() {
+    let mut sim = example();
+    let pg = sim.juju.relation_mut("postgresql").unwrap();
+    let provider = std::mem::take(&mut pg.remote_app_data);
+    sim.juju
+        .relation_mut("secret-storage")
+        .unwrap()
+        .local_app_data
+        .clear();
+    sim.juju.relations.retain(|r| r.endpoint != "ingress");
+
+    for event in ["install", "leader-elected", "start"] {
+        let out = run(&mut sim, event);
+        assert_eq!(out.juju.unit_status, None, "{event} sets no status");
+    }
+    let out = run(&mut sim, "django-app-pebble-ready");
+    assert_eq!(
+        out.juju.unit_status,
+        waiting("Waiting for peer integration")
+    );
+    assert!(out.ops().is_empty(), "{:?}", out.ops());
+
+    run(&mut sim, "secret-storage-relation-created");
+    let key =
+        sim.juju.relation("secret-storage").unwrap().local_app_data["django_secret_key"].clone();
+    assert_eq!(key.len(), 86);
+
+    run(&mut sim, "postgresql-relation-created");
+    let pg = sim.juju.relation("postgresql").unwrap();
+    assert_eq!(pg.local_app_data["database"], "django-k8s");
+    assert_eq!(pg.local_unit_data["provided-secrets"], r#"["mtls-cert"]"#);
+
+    let out = run(&mut sim, "postgresql-relation-joined");
+    assert_eq!(
+        out.juju.unit_status,
+        waiting("Waiting for peer integration"),
+        "joined sets nothing"
+    );
+
+    sim.juju.relation_mut("postgresql").unwrap().remote_app_data = provider;
+    let out = run(&mut sim, "postgresql-relation-changed");
+    assert_eq!(out.juju.unit_status, active());
+    let env = out.django_env();
+    assert_eq!(env["DJANGO_SECRET_KEY"], key);
+    assert_eq!(env["POSTGRESQL_DB_USERNAME"], "relation_id_3");
+    assert_eq!(env["POSTGRESQL_DB_PASSWORD"], "example-password");
+    assert_eq!(env.len(), 12 + 8, "{env:?}");
+    let data = &sim.juju.relation("postgresql").unwrap().local_unit_data["data"];
+    assert!(
+        data.starts_with(r#"{"database": "django-k8s", "endpoints": "#),
+        "{data}"
+    );
+}
+
+#[test]
+fn running_the_same_event_twice_does_no_work_the_second_time() {
+    let mut sim = example();
+    run(&mut sim, "config-changed");
+    let out = run(&mut sim, "config-changed");
+    assert!(
+        out.ops().is_empty(),
+        "second run: {:?}",
+        op_names(out.ops())
+    );
+    assert_eq!(out.juju.unit_status, active());
+    let starts: Vec<u32> = ["django", "statsd-exporter"]
+        .iter()
+        .map(|s| out.pebble.services[*s].starts)
+        .collect();
+    assert_eq!(starts, [1, 1], "nothing restarted");
+}
+
+#[test]
+fn config_change_updates_the_environment_without_rechecking_gunicorn() {
+    let mut sim = example();
+    run(&mut sim, "config-changed");
+    sim.juju.config.insert("token".into(), "xyz".into());
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(out.django_env()["DJANGO_TOKEN"], "xyz");
+    assert_eq!(op_names(out.ops()), ["add-layer charm", "replan "]);
+    // A webserver option changes the file: written, checked, django reloaded.
+    sim.juju.config.insert("webserver-workers".into(), 4.into());
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(
+        op_names(out.ops()),
+        [
+            "write /django/gunicorn.conf.py",
+            CHECK_CONFIG,
+            "signal SIGHUP django"
+        ]
+    );
+    assert!(
+        out.pebble
+            .file_text("/django/gunicorn.conf.py")
+            .unwrap()
+            .ends_with("\nworkers = 4")
+    );
+}
+
+#[test]
+fn ingress_added_and_removed() {
+    let mut sim = example();
+    let ingress = sim.juju.relation("ingress").unwrap().clone();
+    sim.juju.relations.retain(|r| r.endpoint != "ingress");
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(
+        out.django_env()["DJANGO_BASE_URL"],
+        "http://django-k8s.test-model:8000"
+    );
+
+    let mut fresh = ingress.clone();
+    fresh.remote_app_data.clear();
+    sim.juju.relations.push(fresh);
+    run(&mut sim, "ingress-relation-created");
+    run(&mut sim, "ingress-relation-joined");
+    assert!(
+        sim.juju
+            .relation("ingress")
+            .unwrap()
+            .local_app_data
+            .is_empty(),
+        "nothing published on created/joined"
+    );
+    let out = run(&mut sim, "ingress-relation-changed");
+    let rel = out.juju.relation("ingress").unwrap();
+    assert_eq!(
+        rel.local_app_data,
+        bag(&[
+            ("model", "\"test-model\""),
+            ("name", "\"django-k8s\""),
+            ("port", "8000"),
+            ("strip-prefix", "true"),
+            ("is_port_open", "true")
+        ])
+    );
+    assert_eq!(
+        rel.local_unit_data,
+        bag(&[
+            (
+                "host",
+                "\"django-k8s-0.django-k8s-endpoints.test-model.svc.cluster.local\""
+            ),
+            ("ip", "\"10.1.0.17\"")
+        ])
+    );
+    assert!(out.ops().is_empty(), "no URL yet: no reconcile");
+
+    sim.juju.relation_mut("ingress").unwrap().remote_app_data = ingress.remote_app_data.clone();
+    let out = run(&mut sim, "ingress-relation-changed");
+    let env = out.django_env();
+    assert_eq!(
+        env["DJANGO_BASE_URL"],
+        "http://example.com/test-model-django-k8s"
+    );
+    assert_eq!(env["DJANGO_ALLOWED_HOSTS"], r#"["example.com"]"#);
+
+    let out = run(&mut sim, "ingress-relation-broken");
+    let env = out.django_env();
+    assert_eq!(env["DJANGO_BASE_URL"], "http://django-k8s.test-model:8000");
+    assert_eq!(
+        env["DJANGO_ALLOWED_HOSTS"],
+        r#"["example.com", "django-k8s.test-model"]"#
+    );
+    assert_eq!(out.juju.unit_status, active());
+}
+
+fn with_option(sim: &mut Simulation, yaml: &str) {
+    let base = django_charm::simulate::CHARMCRAFT_YAML;
+    let text = base.replacen(
+        "config:\n  options:\n",
+        &format!("config:\n  options:\n{yaml}"),
+        1,
+    );
+    assert_ne!(text, base);
+    sim.charmcraft = Some(text);
+}
+
+#[test]
+fn mandatory_option_missing_then_set() {
+    let mut sim = example();
+    run(&mut sim, "config-changed");
+    with_option(
+        &mut sim,
+        "    api-token:\n      type: string\n      description: needed\n      optional: false\n",
+    );
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(out.juju.unit_status, blocked("missing options: api-token"));
+    assert_eq!(
+        op_names(out.ops()),
+        [
+            "stop django,statsd-exporter",
+            "write /tmp/django/state/database-migration-status PENDING"
+        ]
+    );
+    assert_eq!(out.pebble.service_status("django"), ServiceStatus::Inactive);
+    assert!(
+        out.juju.opened_ports.contains(&"8000/tcp".to_string()),
+        "ports untouched"
+    );
+
+    sim.juju.config.insert("api-token".into(), "t0k3n".into());
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(out.juju.unit_status, active());
+    assert_eq!(out.django_env()["DJANGO_API_TOKEN"], "t0k3n");
+    assert_eq!(out.pebble.service_status("django"), ServiceStatus::Active);
+    assert!(op_names(out.ops()).contains(&"exec python3 manage.py migrate".to_string()));
+}
+
+#[test]
+fn migration_failure_then_success_on_update_status() {
+    let mut sim = example();
+    sim.pebble.exec_rules.push(
+        ExecRule::exact(["python3", "manage.py", "migrate"])
+            .exit_code(1)
+            .stderr("no database"),
+    );
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(
+        out.juju.unit_status,
+        blocked(
+            "database migration command ['python3', 'manage.py', 'migrate'] failed, will retry in next update-status"
+        )
+    );
+    assert_eq!(
+        out.pebble
+            .file_text("/tmp/django/state/database-migration-status"),
+        Some("FAILED")
+    );
+    assert!(!op_names(out.ops()).iter().any(|o| o.starts_with("replan")));
+    assert!(out.juju.opened_ports.is_empty());
+
+    sim.pebble.exec_rules.clear();
+    let out = run(&mut sim, "update-status");
+    assert_eq!(out.juju.unit_status, active());
+    assert_eq!(
+        out.pebble
+            .file_text("/tmp/django/state/database-migration-status"),
+        Some("COMPLETED")
+    );
+    // Once completed, update-status does not reconcile.
+    let out = run(&mut sim, "update-status");
+    assert!(out.ops().is_empty());
+}
+
+fn with_background_services(sim: &mut Simulation) {
+    let rock = &mut sim.pebble.layers[0].1;
+    for (name, cmd) in [
+        ("celery-worker", "/bin/worker"),
+        ("Celery-Beat-Scheduler", "/bin/beat"),
+    ] {
+        let svc = django_charm::pebble::layer::Layer::from_yaml(&format!(
+            "services:\n  {name}: {{override: replace, command: {cmd}, startup: enabled, user: _daemon_}}\n"
+        ))
+        .unwrap()
+        .services
+        .remove(name)
+        .unwrap();
+        rock.services.insert(name.into(), svc);
+    }
+}
+
+#[test]
+fn workers_everywhere_scheduler_on_the_lowest_unit() {
+    let mut unit0 = example();
+    with_background_services(&mut unit0);
+    let out = run(&mut unit0, "config-changed");
+    let plan = out.pebble.plan();
+    let env = out.django_env();
+    assert_eq!(plan.services["celery-worker"].environment, env);
+    assert_eq!(plan.services["Celery-Beat-Scheduler"].environment, env);
+    assert_eq!(
+        out.pebble.service_status("Celery-Beat-Scheduler"),
+        ServiceStatus::Active
+    );
+
+    let mut unit1 = example();
+    with_background_services(&mut unit1);
+    unit1.juju.unit = "django-k8s/1".into();
+    unit1.juju.leader = false;
+    let peer = unit1.juju.relation_mut("secret-storage").unwrap();
+    peer.remote_units = [("django-k8s/0".to_string(), Databag::new())]
+        .into_iter()
+        .collect();
+    let out = run(&mut unit1, "config-changed");
+    let plan = out.pebble.plan();
+    assert_eq!(plan.services["celery-worker"].environment, out.django_env());
+    let beat = &plan.services["Celery-Beat-Scheduler"];
+    assert_eq!(beat.startup.as_deref(), Some("disabled"));
+    assert!(beat.environment.is_empty());
+    assert_eq!(
+        out.pebble.service_status("Celery-Beat-Scheduler"),
+        ServiceStatus::Inactive
+    );
+    assert_eq!(
+        out.pebble.service_status("celery-worker"),
+        ServiceStatus::Active
+    );
+    assert_eq!(out.juju.app_status, None, "a non-leader sets no app status");
+
+    // Unit 0 goes away: unit 1 takes over on its next reconcile.
+    unit1.juju.goal_units = [("django-k8s/0", "dying"), ("django-k8s/1", "active")]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let out = run(&mut unit1, "secret-storage-relation-departed");
+    assert_eq!(
+        out.pebble.service_status("Celery-Beat-Scheduler"),
+        ServiceStatus::Active
+    );
+    assert_eq!(
+        out.pebble.plan().services["Celery-Beat-Scheduler"].environment,
+        out.django_env()
+    );
+}
+
+#[test]
+fn postgresql_relation_broken_removes_its_variables_in_the_same_hook() {
+    let mut sim = example();
+    run(&mut sim, "config-changed");
+    let out = run(&mut sim, "postgresql-relation-broken");
+    assert_eq!(
+        out.juju.unit_status,
+        blocked("missing integrations: postgresql")
+    );
+    assert_eq!(out.pebble.service_status("django"), ServiceStatus::Inactive);
+    assert_eq!(
+        out.pebble
+            .file_text("/tmp/django/state/database-migration-status"),
+        Some("PENDING")
+    );
+    // With only optional databases the message is the database requirement.
+    let mut sim = example();
+    sim.charmcraft = Some(django_charm::simulate::CHARMCRAFT_YAML.replace(
+        "    interface: postgresql_client\n    optional: false",
+        "    interface: postgresql_client\n    optional: true",
+    ));
+    run(&mut sim, "config-changed");
+    let out = run(&mut sim, "postgresql-relation-broken");
+    assert_eq!(
+        out.juju.unit_status,
+        blocked("Django requires a database integration to work")
+    );
+    assert!(!out.django_env().is_empty(), "a layer added earlier stays");
+}
+
+fn action(sim: &mut Simulation, params: serde_json::Value) {
+    sim.juju.action = Some(ActionState {
+        params: params.as_object().unwrap().clone(),
+        ..Default::default()
+    });
+}
+
+#[test]
+fn create_superuser_returns_the_password() {
+    let mut sim = example();
+    run(&mut sim, "config-changed");
+    action(
+        &mut sim,
+        serde_json::json!({"username": "admin", "email": "a@b.c"}),
+    );
+    let out = run(&mut sim, "create-superuser");
+    let result = out.juju.action.clone().unwrap();
+    assert_eq!(result.failed, None);
+    let password = &result.results["password"];
+    assert_eq!(password.len(), 22);
+    assert_eq!(result.results.len(), 1);
+    let (command, env, wd, user) = out
+        .ops()
+        .iter()
+        .find_map(|op| match op {
+            PebbleOp::Exec {
+                command,
+                environment,
+                working_dir,
+                user,
+                ..
+            } => Some((
+                command.clone(),
+                environment.clone(),
+                working_dir.clone(),
+                user.clone(),
+            )),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        command,
+        ["python3", "manage.py", "createsuperuser", "--noinput"]
+    );
+    assert_eq!(&env["DJANGO_SUPERUSER_PASSWORD"], password);
+    assert_eq!(env["DJANGO_SUPERUSER_USERNAME"], "admin");
+    assert_eq!(env["DJANGO_SUPERUSER_EMAIL"], "a@b.c");
+    assert_eq!(env["DJANGO_TOKEN"], "abc");
+    assert_eq!(wd.as_deref(), Some("/django/app"));
+    assert_eq!(user, None);
+    assert_eq!(out.ops().len(), 1, "the exec is the only mutating call");
+    assert_eq!(
+        out.juju.unit_status,
+        active(),
+        "no status set by the action"
+    );
+}
+
+#[test]
+fn create_superuser_failure_returns_the_output_verbatim() {
+    let mut sim = example();
+    run(&mut sim, "config-changed");
+    sim.pebble.exec_rules.push(
+        ExecRule::prefix(["python3", "manage.py", "createsuperuser"])
+            .exit_code(1)
+            .stderr("CommandError: Error: That username is already taken.\n"),
+    );
+    action(
+        &mut sim,
+        serde_json::json!({"username": "admin", "email": "a@b.c"}),
+    );
+    let out = run(&mut sim, "create-superuser");
+    let result = out.juju.action.clone().unwrap();
+    assert_eq!(
+        result.failed.as_deref(),
+        Some("CommandError: Error: That username is already taken.\n")
+    );
+    assert!(result.results.is_empty());
+}
+
+#[test]
+fn create_superuser_when_not_ready_runs_nothing() {
+    let mut sim = example();
+    sim.juju.relations.retain(|r| r.endpoint != "postgresql");
+    action(
+        &mut sim,
+        serde_json::json!({"username": "admin", "email": "a@b.c"}),
+    );
+    let out = run(&mut sim, "create-superuser");
+    let result = out.juju.action.clone().unwrap();
+    assert_eq!(
+        result.failed.as_deref(),
+        Some("django-app container is not ready")
+    );
+    assert!(result.results.is_empty());
+    assert_eq!(
+        out.juju.unit_status,
+        blocked("missing integrations: postgresql")
+    );
+    assert!(out.pebble.exec_commands().is_empty());
+}
+
+#[test]
+fn rotate_secret_key_on_the_leader_and_not_elsewhere() {
+    let mut sim = example();
+    run(&mut sim, "config-changed");
+    let old =
+        sim.juju.relation("secret-storage").unwrap().local_app_data["django_secret_key"].clone();
+    action(&mut sim, serde_json::json!({}));
+    let out = run(&mut sim, "rotate-secret-key");
+    let new =
+        out.juju.relation("secret-storage").unwrap().local_app_data["django_secret_key"].clone();
+    assert_ne!(new, old);
+    assert_eq!(new.len(), 86);
+    assert_eq!(
+        out.juju.action.clone().unwrap().results["status"],
+        "success"
+    );
+    assert_eq!(
+        out.django_env()["DJANGO_SECRET_KEY"],
+        new,
+        "reconciled with the new key"
+    );
+    assert!(op_names(out.ops()).contains(&"replan ".to_string()));
+
+    sim.juju.leader = false;
+    action(&mut sim, serde_json::json!({}));
+    let out = run(&mut sim, "rotate-secret-key");
+    assert_eq!(
+        out.juju.action.clone().unwrap().failed.as_deref(),
+        Some("only leader unit can rotate secret key")
+    );
+
+    let mut sim = example();
+    sim.juju
+        .relation_mut("secret-storage")
+        .unwrap()
+        .local_app_data
+        .clear();
+    action(&mut sim, serde_json::json!({}));
+    let out = run(&mut sim, "rotate-secret-key");
+    assert_eq!(
+        out.juju.action.clone().unwrap().failed.as_deref(),
+        Some("charm is still initializing")
+    );
+}
+
+#[test]
+fn malformed_input_blocks_with_a_named_status_and_never_panics() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut Simulation)>, &str)> = vec![
+        (
+            "non-JSON ingress data",
+            Box::new(|s: &mut Simulation| {
+                s.juju.relation_mut("ingress").unwrap().remote_app_data =
+                    bag(&[("ingress", "{not json")]);
+            }),
+            "Invalid ingress relation data.",
+        ),
+        (
+            "uris that do not parse",
+            Box::new(|s: &mut Simulation| {
+                s.juju.secrets[0].revisions[0] = bag(&[("uris", "postgresql://u:p@host:port/db")]);
+            }),
+            "Invalid postgresql relation data.",
+        ),
+        (
+            "a secret-user that does not exist",
+            Box::new(|s: &mut Simulation| s.juju.secrets.clear()),
+            "Invalid postgresql relation data.",
+        ),
+        (
+            "a django-secret-key-id that does not exist",
+            Box::new(|s: &mut Simulation| {
+                s.juju
+                    .config
+                    .insert("django-secret-key-id".into(), "secret:gone".into());
+            }),
+            "invalid options: django-secret-key-id",
+        ),
+        (
+            "an empty django-secret-key",
+            Box::new(|s: &mut Simulation| {
+                s.juju.config.insert("django-secret-key".into(), "".into());
+            }),
+            "invalid options: django-secret-key",
+        ),
+    ];
+    for (what, break_it, message) in cases {
+        let mut sim = example();
+        break_it(&mut sim);
+        let out = sim.run("config-changed").unwrap();
+        assert_eq!(out.exit_code, 0, "{what}");
+        assert_eq!(out.juju.unit_status, blocked(message), "{what}");
+        assert!(out.ops().is_empty(), "{what}: {:?}", op_names(out.ops()));
+    }
+    // Garbage in the peer bag is just a key; a wrong-typed config value is no crash.
+    let mut sim = example();
+    sim.juju
+        .relation_mut("secret-storage")
+        .unwrap()
+        .local_app_data = bag(&[("django_secret_key", "\u{0}\u{1}{]"), ("junk", "[[[")]);
+    sim.juju
+        .config
+        .insert("django-debug".into(), "maybe".into());
+    let out = sim.run("config-changed").unwrap();
+    assert_eq!(out.exit_code, 0);
+}
+
+#[test]
+fn a_key_written_by_the_reference_charm_is_kept() {
+    let mut sim = example();
+    let reference_key =
+        "reference-charm-key_with-86-chars-from-token-urlsafe-64-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    sim.juju
+        .relation_mut("secret-storage")
+        .unwrap()
+        .local_app_data = bag(&[("django_secret_key", reference_key)]);
+    for event in [
+        "upgrade-charm",
+        "config-changed",
+        "leader-elected",
+        "secret-storage-relation-created",
+    ] {
+        run(&mut sim, event);
+    }
+    assert_eq!(
+        sim.juju.relation("secret-storage").unwrap().local_app_data["django_secret_key"],
+        reference_key
+    );
+    assert_eq!(
+        sim.run("config-changed").unwrap().django_env()["DJANGO_SECRET_KEY"],
+        reference_key
+    );
+}
+
+#[test]
+fn no_secret_value_reaches_a_log_or_a_status() {
+    let mut sim = example();
+    let secrets = [
+        "example-password",
+        "example-secret-key-not-for-production-use",
+    ];
+    let mut events = vec![
+        "config-changed",
+        "postgresql-relation-changed",
+        "update-status",
+    ];
+    sim.juju
+        .failures
+        .push(django_charm::juju::memory::ToolFailure {
+            tool: "open-port".into(),
+            code: 1,
+            stderr: "ERROR boom".into(),
+        });
+    events.push("config-changed");
+    for event in events {
+        let _ = sim.run(event).unwrap();
+    }
+    sim.juju.failures.clear();
+    action(
+        &mut sim,
+        serde_json::json!({"username": "admin", "email": "a@b.c"}),
+    );
+    let out = sim.run("create-superuser").unwrap();
+    let password = out.juju.action.clone().unwrap().results["password"].clone();
+    let logs = out.juju.log_text();
+    let statuses: String = out
+        .juju
+        .status_history
+        .iter()
+        .map(|s| s.status.message.clone())
+        .collect();
+    assert!(!logs.is_empty());
+    for secret in secrets.iter().copied().chain([password.as_str()]) {
+        assert!(!logs.contains(secret), "{secret} in logs:\n{logs}");
+        assert!(!statuses.contains(secret), "{secret} in statuses");
+    }
+}
+
+#[test]
+fn waiting_for_pebble_when_the_container_is_not_reachable() {
+    let mut sim = example();
+    sim.pebble_reachable = false;
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(out.juju.unit_status, waiting("Waiting for pebble ready"));
+    assert!(out.juju.opened_ports.is_empty());
+}
+
+#[test]
+fn secret_options_and_relation_secrets_are_read_fresh_on_secret_changed() {
+    let mut sim = example();
+    with_option(
+        &mut sim,
+        "    api-credentials:\n      type: secret\n      description: creds\n",
+    );
+    sim.juju
+        .config
+        .insert("api-credentials".into(), "secret:creds".into());
+    sim.juju.secrets.push(SecretState {
+        id: "secret:creds".into(),
+        revisions: vec![bag(&[("token", "abc"), ("client-id", "c1")])],
+        granted: true,
+        ..Default::default()
+    });
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(out.django_env()["DJANGO_API_CREDENTIALS_TOKEN"], "abc");
+    assert_eq!(out.django_env()["DJANGO_API_CREDENTIALS_CLIENT_ID"], "c1");
+    sim.juju.secrets[1].revisions.push(bag(&[("token", "def")]));
+    sim.env
+        .insert("JUJU_SECRET_ID".into(), "secret:creds".into());
+    let out = run(&mut sim, "secret-changed");
+    assert_eq!(out.django_env()["DJANGO_API_CREDENTIALS_TOKEN"], "def");
+    assert!(
+        !out.django_env()
+            .contains_key("DJANGO_API_CREDENTIALS_CLIENT_ID")
+    );
+}
