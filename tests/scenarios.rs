@@ -634,7 +634,8 @@ fn rotate_secret_key_on_the_leader_and_not_elsewhere() {
 
 #[test]
 fn malformed_input_blocks_with_a_named_status_and_never_panics() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Simulation)>, &str)> = vec![
+    type Breakage = Box<dyn Fn(&mut Simulation)>;
+    let cases: Vec<(&str, Breakage, &str)> = vec![
         (
             "non-JSON ingress data",
             Box::new(|s: &mut Simulation| {
