@@ -803,3 +803,192 @@ fn secret_options_and_relation_secrets_are_read_fresh_on_secret_changed() {
             .contains_key("DJANGO_API_CREDENTIALS_CLIENT_ID")
     );
 }
+
+#[test]
+fn worker_class_checks_in_their_fixed_order() {
+    // An invalid class writes nothing to the container.
+    let mut sim = example();
+    sim.juju
+        .config
+        .insert("webserver-worker-class".into(), "eventlet".into());
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(
+        out.juju.unit_status,
+        blocked("Only 'gevent' and 'sync' are allowed. https://bit.ly/django-async-doc")
+    );
+    assert!(out.ops().is_empty());
+
+    // gevent missing from the rock: the import check is the only call.
+    let mut sim = example();
+    sim.juju
+        .config
+        .insert("webserver-worker-class".into(), "gevent".into());
+    sim.pebble
+        .exec_rules
+        .push(ExecRule::exact(["python3", "-c", "import gevent"]).exit_code(1));
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(
+        out.juju.unit_status,
+        blocked("gunicorn[gevent] must be installed in the rock. https://bit.ly/django-async-doc")
+    );
+    assert_eq!(op_names(out.ops()), ["exec python3 -c import gevent"]);
+
+    // A command without -k: original-services.json is left behind, no layer.
+    let mut sim = example();
+    sim.juju
+        .config
+        .insert("webserver-worker-class".into(), "gevent".into());
+    sim.pebble.layers[0]
+        .1
+        .services
+        .get_mut("django")
+        .unwrap()
+        .command = Some(
+        "/bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application".into(),
+    );
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(
+        out.juju.unit_status,
+        blocked(
+            "Worker class is set through `juju config` but the `-k` worker class argument is not in the service command."
+        )
+    );
+    assert_eq!(
+        op_names(out.ops()),
+        [
+            "exec python3 -c import gevent",
+            "write /tmp/django/state/original-services.json"
+        ]
+    );
+    let preparing = Status::maintenance("Preparing service for restart");
+    assert!(
+        out.juju
+            .status_history
+            .iter()
+            .any(|s| s.status == preparing)
+    );
+
+    // gevent with -k: the command is rewritten and checked with the new class.
+    let mut sim = example();
+    sim.juju
+        .config
+        .insert("webserver-worker-class".into(), "gevent".into());
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(out.juju.unit_status, active());
+    assert_eq!(
+        out.pebble.plan().services["django"].command.as_deref(),
+        Some(
+            "/bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k [ gevent ]"
+        )
+    );
+    assert!(op_names(out.ops()).contains(
+        &"exec /bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k gevent --check-config".to_string()
+    ));
+}
+
+#[test]
+fn a_failed_gunicorn_check_restores_the_file_and_stays_blocked() {
+    let mut sim = example();
+    sim.pebble
+        .exec_rules
+        .push(ExecRule::prefix(["/bin/python3", "-m", "gunicorn"]).exit_code(1));
+    let message = "Webserver configuration check failed, please review your charm configuration or database relation";
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(out.juju.unit_status, blocked(message));
+    let ops = op_names(out.ops());
+    assert_eq!(
+        &ops[ops.len() - 3..],
+        [
+            "write /django/gunicorn.conf.py",
+            CHECK_CONFIG,
+            "remove /django/gunicorn.conf.py"
+        ]
+    );
+    assert_eq!(out.pebble.file_text("/django/gunicorn.conf.py"), None);
+    assert!(
+        ops.contains(&"add-layer charm".to_string()),
+        "the layer stays added"
+    );
+    // The next reconcile checks again and stays Blocked.
+    let out = run(&mut sim, "update-status");
+    assert_eq!(out.juju.unit_status, blocked(message));
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(out.juju.unit_status, blocked(message));
+    assert!(op_names(out.ops()).contains(&CHECK_CONFIG.to_string()));
+}
+
+#[test]
+fn proxies_from_the_model_and_an_old_juju() {
+    let mut sim = example();
+    sim.env.insert(
+        "JUJU_CHARM_HTTP_PROXY".into(),
+        "http://squid.internal:3128".into(),
+    );
+    sim.env.insert("JUJU_CHARM_HTTPS_PROXY".into(), "".into());
+    sim.juju_version = "3.3.1".into();
+    let out = run(&mut sim, "config-changed");
+    let env = out.django_env();
+    assert_eq!(env["http_proxy"], "http://squid.internal:3128");
+    assert_eq!(env["HTTP_PROXY"], "http://squid.internal:3128");
+    assert!(!env.contains_key("https_proxy") && !env.contains_key("HTTPS_PROXY"));
+    assert_eq!(env["no_proxy"], "127.0.0.1,localhost");
+    let conf = out.pebble.file_text("/django/gunicorn.conf.py").unwrap();
+    assert!(
+        conf.contains("accesslog = '/var/log/django/access.log'"),
+        "{conf}"
+    );
+}
+
+#[test]
+fn peer_fqdns_in_numeric_order() {
+    let mut sim = example();
+    sim.juju.unit = "django-k8s/1".into();
+    sim.juju
+        .relation_mut("secret-storage")
+        .unwrap()
+        .remote_units = ["django-k8s/0", "django-k8s/2", "django-k8s/10"]
+        .into_iter()
+        .map(|u| (u.to_string(), Databag::new()))
+        .collect();
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(
+        out.django_env()["DJANGO_PEER_FQDNS"],
+        "django-k8s-0.django-k8s-endpoints.test-model.svc.cluster.local,django-k8s-2.django-k8s-endpoints.test-model.svc.cluster.local,django-k8s-10.django-k8s-endpoints.test-model.svc.cluster.local"
+    );
+}
+
+#[test]
+fn a_failing_hook_tool_fails_the_hook_and_buffers_nothing() {
+    let mut sim = example();
+    sim.juju
+        .failures
+        .push(django_charm::juju::memory::ToolFailure {
+            tool: "opened-ports".into(),
+            code: 1,
+            stderr: "ERROR connection is shut down".into(),
+        });
+    let out = sim.run("config-changed").unwrap();
+    assert_eq!(out.exit_code, 1);
+    let errors: Vec<_> = out
+        .juju
+        .logs
+        .iter()
+        .filter(|l| l.level == "ERROR")
+        .collect();
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0]
+            .message
+            .contains("opened-ports failed with exit status 1"),
+        "{}",
+        errors[0].message
+    );
+    assert!(
+        out.juju
+            .relation("ingress")
+            .unwrap()
+            .local_unit_data
+            .is_empty(),
+        "rolled back"
+    );
+}
