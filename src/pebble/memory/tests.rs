@@ -903,6 +903,23 @@ failing-services: [worker]
 
     let again = PebbleModel::from_yaml(&model.to_yaml().unwrap()).unwrap();
     assert_eq!(again, model);
+
+    // A used model (changes, exec data, binary pushes, every kind of op) round-trips
+    // too, so simulate can save and reload one.
+    model.service_action(ServiceAction::Replan, &[]).unwrap();
+    model
+        .write_file("/srv/bin", &[0, 159, 146, 150], &PushOptions::default())
+        .unwrap();
+    model
+        .make_dir("/srv/d", &MakeDirOptions::default())
+        .unwrap();
+    model.remove_path("/srv/d", false).unwrap();
+    model.exec(&ExecRequest::new(["python3", "-V"])).unwrap();
+    model.send_signal("SIGHUP", &names(&["django"])).unwrap();
+    let yaml = model.to_yaml().unwrap();
+    assert_eq!(PebbleModel::from_yaml(&yaml).unwrap(), model, "{yaml}");
+    let json = serde_json::to_string(&model).unwrap();
+    assert_eq!(serde_json::from_str::<PebbleModel>(&json).unwrap(), model);
     assert!(PebbleModel::from_yaml("nonsense-key: 1\n").is_err());
 }
 
