@@ -135,35 +135,59 @@ impl Simulation {
         env
     }
 
-    /// Run `event`; the simulation then holds the world after it, so events chain.
+    /// Run `event` on the in-memory Juju and Pebble; the simulation then holds the world
+    /// after it, so events chain.
     pub fn run(&mut self, event: &str) -> Result<Outcome, String> {
         let meta = self.meta()?;
+        self.run_with(event, |env, juju, pebble, reachable| {
+            let ctx = HookContext::from_env(env).map_err(|e| e.to_string())?;
+            let scope = HookScope {
+                relation_id: env.get("JUJU_RELATION_ID").cloned(),
+                remote_unit: env.get("JUJU_REMOTE_UNIT").cloned(),
+                remote_app: env.get("JUJU_REMOTE_APP").cloned(),
+            };
+            let mut tools = HookTools::new(MemoryJuju::new(juju, scope));
+            let mut pebble = MemoryPebble {
+                model: pebble,
+                reachable,
+            };
+            let code = run_hook(&ctx, &meta, &mut tools, &mut pebble);
+            Ok((code, tools.into_runner().state, pebble.model))
+        })
+    }
+
+    /// Run `event` with `execute`, which gets the hook environment, the Juju state, the
+    /// container and whether it is reachable, and returns the exit code and the world
+    /// after the hook. Buffered Juju changes are dropped when the hook fails.
+    pub fn run_with<F>(&mut self, event: &str, execute: F) -> Result<Outcome, String>
+    where
+        F: FnOnce(
+            &HashMap<String, String>,
+            JujuState,
+            PebbleModel,
+            bool,
+        ) -> Result<(u8, JujuState, PebbleModel), String>,
+    {
+        let meta = self.meta()?;
         let env = self.hook_env(event, &meta);
-        let ctx = HookContext::from_env(&env).map_err(|e| e.to_string())?;
         let before = self.juju.clone();
         let first_call = self.juju.calls.len();
         let first_op = self.pebble.ops.len();
-        let scope = HookScope {
-            relation_id: env.get("JUJU_RELATION_ID").cloned(),
-            remote_unit: env.get("JUJU_REMOTE_UNIT").cloned(),
-            remote_app: env.get("JUJU_REMOTE_APP").cloned(),
-        };
-        let mut tools = HookTools::new(MemoryJuju::new(self.juju.clone(), scope));
-        let mut pebble = MemoryPebble {
-            model: self.pebble.clone(),
-            reachable: self.pebble_reachable,
-        };
-        let exit_code = run_hook(&ctx, &meta, &mut tools, &mut pebble);
-        let mut juju = tools.into_runner().state;
+        let (exit_code, mut juju, pebble) = execute(
+            &env,
+            self.juju.clone(),
+            self.pebble.clone(),
+            self.pebble_reachable,
+        )?;
         if exit_code != 0 {
             juju.rollback_to(&before);
         }
         self.juju = juju.clone();
-        self.pebble = pebble.model.clone();
+        self.pebble = pebble.clone();
         Ok(Outcome {
             exit_code,
             juju,
-            pebble: pebble.model,
+            pebble,
             first_call,
             first_op,
         })

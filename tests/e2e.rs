@@ -147,3 +147,42 @@ fn harness_discards_relation_data_of_a_hook_that_exits_non_zero() {
         "yes"
     );
 }
+
+#[test]
+fn config_token_reaches_the_django_service_through_dispatch() {
+    use django_charm::pebble::layer::Layer;
+    use django_charm::pebble::memory::PebbleModel;
+    use harness::fake_pebble::FakePebble;
+
+    let mut h = JujuHarness::new(&repo_charmcraft());
+    h.state.relations.push(peer(Some("k")));
+    h.state.config.insert("token".into(), "abc".into());
+    // Optional database so that the slice needs nothing but the container.
+    let rock = Layer::from_yaml(
+        "services:\n  django: {override: replace, startup: enabled, command: '/bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k [ sync ]', user: _daemon_}\n",
+    )
+    .unwrap();
+    let model = PebbleModel::new()
+        .with_layer("rock", rock)
+        .with_dir("/django/app");
+    let fake = FakePebble::start(&h.socket_path("django-app"), model);
+    h.state.relations.push(RelationState {
+        id: 5,
+        endpoint: "postgresql".into(),
+        remote_app: "pg".into(),
+        remote_app_data: [
+            ("endpoints", "pg:5432"),
+            ("username", "u"),
+            ("password", "p"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+        ..Default::default()
+    });
+    let run = h.run("hooks/config-changed", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let plan = fake.model().plan();
+    assert_eq!(plan.services["django"].environment["DJANGO_TOKEN"], "abc");
+    assert_eq!(h.state.unit_status, Some(Status::active()));
+}

@@ -1,11 +1,16 @@
 //! Scenarios a user would recognise: given this config and these relations, the app
 //! gets this environment, this layer and this status. Each runs on the in-memory Juju
-//! and Pebble through the same hook code the binary runs.
+//! and Pebble (fast, in process) and again end to end through `dispatch` with the built
+//! binary, the fake hook tools and the fake Pebble server.
 
 use django_charm::juju::memory::{ActionState, SecretState};
 use django_charm::juju::tools::{Databag, Status, StatusKind};
 use django_charm::pebble::memory::{ExecRule, PebbleOp, ServiceStatus};
-use django_charm::simulate::{EXAMPLE, Simulation};
+use django_charm::simulate::{EXAMPLE, Outcome, Simulation};
+
+mod harness;
+
+use harness::world::{Mode, World};
 
 fn bag(pairs: &[(&str, &str)]) -> Databag {
     pairs
@@ -17,6 +22,10 @@ fn bag(pairs: &[(&str, &str)]) -> Databag {
 /// The embedded example: leader with peer key, PostgreSQL and ingress data.
 fn example() -> Simulation {
     Simulation::from_yaml(EXAMPLE).unwrap()
+}
+
+fn world(mode: Mode) -> World {
+    World::new(example(), mode)
 }
 
 fn blocked(m: &str) -> Option<Status> {
@@ -31,8 +40,8 @@ fn active() -> Option<Status> {
     Some(Status::active())
 }
 
-fn run(sim: &mut Simulation, event: &str) -> django_charm::simulate::Outcome {
-    let out = sim.run(event).unwrap();
+fn run(sim: &mut World, event: &str) -> Outcome {
+    let out = sim.run(event);
     assert_eq!(out.exit_code, 0, "{event}:\n{}", out.report());
     out
 }
@@ -65,9 +74,8 @@ fn op_names(ops: &[PebbleOp]) -> Vec<String> {
 
 const CHECK_CONFIG: &str = "exec /bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k sync --check-config";
 
-#[test]
-fn worked_example_of_a_first_reconcile() {
-    let mut sim = example();
+fn worked_example_of_a_first_reconcile(mode: Mode) {
+    let mut sim = world(mode);
     sim.juju.relations.retain(|r| r.endpoint != "ingress");
     let out = run(&mut sim, "postgresql-relation-changed");
     assert_eq!(
@@ -139,9 +147,8 @@ fn worked_example_of_a_first_reconcile() {
     assert_eq!(exec.3.as_deref(), Some("_daemon_"));
 }
 
-#[test]
-fn fresh_deploy_to_active() {
-    let mut sim = example();
+fn fresh_deploy_to_active(mode: Mode) {
+    let mut sim = world(mode);
     let pg = sim.juju.relation_mut("postgresql").unwrap();
     let provider = std::mem::take(&mut pg.remote_app_data);
     sim.juju
@@ -194,9 +201,8 @@ fn fresh_deploy_to_active() {
     );
 }
 
-#[test]
-fn running_the_same_event_twice_does_no_work_the_second_time() {
-    let mut sim = example();
+fn running_the_same_event_twice_does_no_work_the_second_time(mode: Mode) {
+    let mut sim = world(mode);
     run(&mut sim, "config-changed");
     let out = run(&mut sim, "config-changed");
     assert!(
@@ -212,9 +218,8 @@ fn running_the_same_event_twice_does_no_work_the_second_time() {
     assert_eq!(starts, [1, 1], "nothing restarted");
 }
 
-#[test]
-fn config_change_updates_the_environment_without_rechecking_gunicorn() {
-    let mut sim = example();
+fn config_change_updates_the_environment_without_rechecking_gunicorn(mode: Mode) {
+    let mut sim = world(mode);
     run(&mut sim, "config-changed");
     sim.juju.config.insert("token".into(), "xyz".into());
     let out = run(&mut sim, "config-changed");
@@ -239,9 +244,8 @@ fn config_change_updates_the_environment_without_rechecking_gunicorn() {
     );
 }
 
-#[test]
-fn ingress_added_and_removed() {
-    let mut sim = example();
+fn ingress_added_and_removed(mode: Mode) {
+    let mut sim = world(mode);
     let ingress = sim.juju.relation("ingress").unwrap().clone();
     sim.juju.relations.retain(|r| r.endpoint != "ingress");
     let out = run(&mut sim, "config-changed");
@@ -317,9 +321,8 @@ fn with_option(sim: &mut Simulation, yaml: &str) {
     sim.charmcraft = Some(text);
 }
 
-#[test]
-fn mandatory_option_missing_then_set() {
-    let mut sim = example();
+fn mandatory_option_missing_then_set(mode: Mode) {
+    let mut sim = world(mode);
     run(&mut sim, "config-changed");
     with_option(
         &mut sim,
@@ -348,9 +351,8 @@ fn mandatory_option_missing_then_set() {
     assert!(op_names(out.ops()).contains(&"exec python3 manage.py migrate".to_string()));
 }
 
-#[test]
-fn migration_failure_then_success_on_update_status() {
-    let mut sim = example();
+fn migration_failure_then_success_on_update_status(mode: Mode) {
+    let mut sim = world(mode);
     sim.pebble.exec_rules.push(
         ExecRule::exact(["python3", "manage.py", "migrate"])
             .exit_code(1)
@@ -401,9 +403,8 @@ fn with_background_services(sim: &mut Simulation) {
     }
 }
 
-#[test]
-fn workers_everywhere_scheduler_on_the_lowest_unit() {
-    let mut unit0 = example();
+fn workers_everywhere_scheduler_on_the_lowest_unit(mode: Mode) {
+    let mut unit0 = world(mode);
     with_background_services(&mut unit0);
     let out = run(&mut unit0, "config-changed");
     let plan = out.pebble.plan();
@@ -415,7 +416,7 @@ fn workers_everywhere_scheduler_on_the_lowest_unit() {
         ServiceStatus::Active
     );
 
-    let mut unit1 = example();
+    let mut unit1 = world(mode);
     with_background_services(&mut unit1);
     unit1.juju.unit = "django-k8s/1".into();
     unit1.juju.leader = false;
@@ -455,9 +456,8 @@ fn workers_everywhere_scheduler_on_the_lowest_unit() {
     );
 }
 
-#[test]
-fn postgresql_relation_broken_removes_its_variables_in_the_same_hook() {
-    let mut sim = example();
+fn postgresql_relation_broken_removes_its_variables_in_the_same_hook(mode: Mode) {
+    let mut sim = world(mode);
     run(&mut sim, "config-changed");
     let out = run(&mut sim, "postgresql-relation-broken");
     assert_eq!(
@@ -471,7 +471,7 @@ fn postgresql_relation_broken_removes_its_variables_in_the_same_hook() {
         Some("PENDING")
     );
     // With only optional databases the message is the database requirement.
-    let mut sim = example();
+    let mut sim = world(mode);
     sim.charmcraft = Some(django_charm::simulate::CHARMCRAFT_YAML.replace(
         "    interface: postgresql_client\n    optional: false",
         "    interface: postgresql_client\n    optional: true",
@@ -492,9 +492,8 @@ fn action(sim: &mut Simulation, params: serde_json::Value) {
     });
 }
 
-#[test]
-fn create_superuser_returns_the_password() {
-    let mut sim = example();
+fn create_superuser_returns_the_password(mode: Mode) {
+    let mut sim = world(mode);
     run(&mut sim, "config-changed");
     action(
         &mut sim,
@@ -543,9 +542,8 @@ fn create_superuser_returns_the_password() {
     );
 }
 
-#[test]
-fn create_superuser_failure_returns_the_output_verbatim() {
-    let mut sim = example();
+fn create_superuser_failure_returns_the_output_verbatim(mode: Mode) {
+    let mut sim = world(mode);
     run(&mut sim, "config-changed");
     sim.pebble.exec_rules.push(
         ExecRule::prefix(["python3", "manage.py", "createsuperuser"])
@@ -565,9 +563,8 @@ fn create_superuser_failure_returns_the_output_verbatim() {
     assert!(result.results.is_empty());
 }
 
-#[test]
-fn create_superuser_when_not_ready_runs_nothing() {
-    let mut sim = example();
+fn create_superuser_when_not_ready_runs_nothing(mode: Mode) {
+    let mut sim = world(mode);
     sim.juju.relations.retain(|r| r.endpoint != "postgresql");
     action(
         &mut sim,
@@ -587,9 +584,8 @@ fn create_superuser_when_not_ready_runs_nothing() {
     assert!(out.pebble.exec_commands().is_empty());
 }
 
-#[test]
-fn rotate_secret_key_on_the_leader_and_not_elsewhere() {
-    let mut sim = example();
+fn rotate_secret_key_on_the_leader_and_not_elsewhere(mode: Mode) {
+    let mut sim = world(mode);
     run(&mut sim, "config-changed");
     let old =
         sim.juju.relation("secret-storage").unwrap().local_app_data["django_secret_key"].clone();
@@ -618,7 +614,7 @@ fn rotate_secret_key_on_the_leader_and_not_elsewhere() {
         Some("only leader unit can rotate secret key")
     );
 
-    let mut sim = example();
+    let mut sim = world(mode);
     sim.juju
         .relation_mut("secret-storage")
         .unwrap()
@@ -632,8 +628,7 @@ fn rotate_secret_key_on_the_leader_and_not_elsewhere() {
     );
 }
 
-#[test]
-fn malformed_input_blocks_with_a_named_status_and_never_panics() {
+fn malformed_input_blocks_with_a_named_status_and_never_panics(mode: Mode) {
     type Breakage = Box<dyn Fn(&mut Simulation)>;
     let cases: Vec<(&str, Breakage, &str)> = vec![
         (
@@ -674,15 +669,15 @@ fn malformed_input_blocks_with_a_named_status_and_never_panics() {
         ),
     ];
     for (what, break_it, message) in cases {
-        let mut sim = example();
+        let mut sim = world(mode);
         break_it(&mut sim);
-        let out = sim.run("config-changed").unwrap();
+        let out = sim.run("config-changed");
         assert_eq!(out.exit_code, 0, "{what}");
         assert_eq!(out.juju.unit_status, blocked(message), "{what}");
         assert!(out.ops().is_empty(), "{what}: {:?}", op_names(out.ops()));
     }
     // Garbage in the peer bag is just a key; a wrong-typed config value is no crash.
-    let mut sim = example();
+    let mut sim = world(mode);
     sim.juju
         .relation_mut("secret-storage")
         .unwrap()
@@ -690,13 +685,12 @@ fn malformed_input_blocks_with_a_named_status_and_never_panics() {
     sim.juju
         .config
         .insert("django-debug".into(), "maybe".into());
-    let out = sim.run("config-changed").unwrap();
+    let out = sim.run("config-changed");
     assert_eq!(out.exit_code, 0);
 }
 
-#[test]
-fn a_key_written_by_the_reference_charm_is_kept() {
-    let mut sim = example();
+fn a_key_written_by_the_reference_charm_is_kept(mode: Mode) {
+    let mut sim = world(mode);
     let reference_key =
         "reference-charm-key_with-86-chars-from-token-urlsafe-64-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     sim.juju
@@ -716,14 +710,13 @@ fn a_key_written_by_the_reference_charm_is_kept() {
         reference_key
     );
     assert_eq!(
-        sim.run("config-changed").unwrap().django_env()["DJANGO_SECRET_KEY"],
+        sim.run("config-changed").django_env()["DJANGO_SECRET_KEY"],
         reference_key
     );
 }
 
-#[test]
-fn no_secret_value_reaches_a_log_or_a_status() {
-    let mut sim = example();
+fn no_secret_value_reaches_a_log_or_a_status(mode: Mode) {
+    let mut sim = world(mode);
     let secrets = [
         "example-password",
         "example-secret-key-not-for-production-use",
@@ -742,14 +735,14 @@ fn no_secret_value_reaches_a_log_or_a_status() {
         });
     events.push("config-changed");
     for event in events {
-        let _ = sim.run(event).unwrap();
+        let _ = sim.run(event);
     }
     sim.juju.failures.clear();
     action(
         &mut sim,
         serde_json::json!({"username": "admin", "email": "a@b.c"}),
     );
-    let out = sim.run("create-superuser").unwrap();
+    let out = sim.run("create-superuser");
     let password = out.juju.action.clone().unwrap().results["password"].clone();
     let logs = out.juju.log_text();
     let statuses: String = out
@@ -765,18 +758,16 @@ fn no_secret_value_reaches_a_log_or_a_status() {
     }
 }
 
-#[test]
-fn waiting_for_pebble_when_the_container_is_not_reachable() {
-    let mut sim = example();
+fn waiting_for_pebble_when_the_container_is_not_reachable(mode: Mode) {
+    let mut sim = world(mode);
     sim.pebble_reachable = false;
     let out = run(&mut sim, "config-changed");
     assert_eq!(out.juju.unit_status, waiting("Waiting for pebble ready"));
     assert!(out.juju.opened_ports.is_empty());
 }
 
-#[test]
-fn secret_options_and_relation_secrets_are_read_fresh_on_secret_changed() {
-    let mut sim = example();
+fn secret_options_and_relation_secrets_are_read_fresh_on_secret_changed(mode: Mode) {
+    let mut sim = world(mode);
     with_option(
         &mut sim,
         "    api-credentials:\n      type: secret\n      description: creds\n",
@@ -804,10 +795,9 @@ fn secret_options_and_relation_secrets_are_read_fresh_on_secret_changed() {
     );
 }
 
-#[test]
-fn worker_class_checks_in_their_fixed_order() {
+fn worker_class_checks_in_their_fixed_order(mode: Mode) {
     // An invalid class writes nothing to the container.
-    let mut sim = example();
+    let mut sim = world(mode);
     sim.juju
         .config
         .insert("webserver-worker-class".into(), "eventlet".into());
@@ -819,7 +809,7 @@ fn worker_class_checks_in_their_fixed_order() {
     assert!(out.ops().is_empty());
 
     // gevent missing from the rock: the import check is the only call.
-    let mut sim = example();
+    let mut sim = world(mode);
     sim.juju
         .config
         .insert("webserver-worker-class".into(), "gevent".into());
@@ -834,7 +824,7 @@ fn worker_class_checks_in_their_fixed_order() {
     assert_eq!(op_names(out.ops()), ["exec python3 -c import gevent"]);
 
     // A command without -k: original-services.json is left behind, no layer.
-    let mut sim = example();
+    let mut sim = world(mode);
     sim.juju
         .config
         .insert("webserver-worker-class".into(), "gevent".into());
@@ -869,7 +859,7 @@ fn worker_class_checks_in_their_fixed_order() {
     );
 
     // gevent with -k: the command is rewritten and checked with the new class.
-    let mut sim = example();
+    let mut sim = world(mode);
     sim.juju
         .config
         .insert("webserver-worker-class".into(), "gevent".into());
@@ -886,9 +876,8 @@ fn worker_class_checks_in_their_fixed_order() {
     ));
 }
 
-#[test]
-fn a_failed_gunicorn_check_restores_the_file_and_stays_blocked() {
-    let mut sim = example();
+fn a_failed_gunicorn_check_restores_the_file_and_stays_blocked(mode: Mode) {
+    let mut sim = world(mode);
     sim.pebble
         .exec_rules
         .push(ExecRule::prefix(["/bin/python3", "-m", "gunicorn"]).exit_code(1));
@@ -917,9 +906,8 @@ fn a_failed_gunicorn_check_restores_the_file_and_stays_blocked() {
     assert!(op_names(out.ops()).contains(&CHECK_CONFIG.to_string()));
 }
 
-#[test]
-fn proxies_from_the_model_and_an_old_juju() {
-    let mut sim = example();
+fn proxies_from_the_model_and_an_old_juju(mode: Mode) {
+    let mut sim = world(mode);
     sim.env.insert(
         "JUJU_CHARM_HTTP_PROXY".into(),
         "http://squid.internal:3128".into(),
@@ -939,9 +927,8 @@ fn proxies_from_the_model_and_an_old_juju() {
     );
 }
 
-#[test]
-fn peer_fqdns_in_numeric_order() {
-    let mut sim = example();
+fn peer_fqdns_in_numeric_order(mode: Mode) {
+    let mut sim = world(mode);
     sim.juju.unit = "django-k8s/1".into();
     sim.juju
         .relation_mut("secret-storage")
@@ -957,9 +944,8 @@ fn peer_fqdns_in_numeric_order() {
     );
 }
 
-#[test]
-fn a_failing_hook_tool_fails_the_hook_and_buffers_nothing() {
-    let mut sim = example();
+fn a_failing_hook_tool_fails_the_hook_and_buffers_nothing(mode: Mode) {
+    let mut sim = world(mode);
     sim.juju
         .failures
         .push(django_charm::juju::memory::ToolFailure {
@@ -967,7 +953,7 @@ fn a_failing_hook_tool_fails_the_hook_and_buffers_nothing() {
             code: 1,
             stderr: "ERROR connection is shut down".into(),
         });
-    let out = sim.run("config-changed").unwrap();
+    let out = sim.run("config-changed");
     assert_eq!(out.exit_code, 1);
     let errors: Vec<_> = out
         .juju
@@ -992,3 +978,46 @@ fn a_failing_hook_tool_fails_the_hook_and_buffers_nothing() {
         "rolled back"
     );
 }
+
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Mode::Memory)
+            })*
+        }
+        mod dispatch {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Mode::Dispatch)
+            })*
+        }
+    };
+}
+
+in_both_modes!(
+    worked_example_of_a_first_reconcile,
+    fresh_deploy_to_active,
+    running_the_same_event_twice_does_no_work_the_second_time,
+    config_change_updates_the_environment_without_rechecking_gunicorn,
+    ingress_added_and_removed,
+    mandatory_option_missing_then_set,
+    migration_failure_then_success_on_update_status,
+    workers_everywhere_scheduler_on_the_lowest_unit,
+    postgresql_relation_broken_removes_its_variables_in_the_same_hook,
+    create_superuser_returns_the_password,
+    create_superuser_failure_returns_the_output_verbatim,
+    create_superuser_when_not_ready_runs_nothing,
+    rotate_secret_key_on_the_leader_and_not_elsewhere,
+    malformed_input_blocks_with_a_named_status_and_never_panics,
+    a_key_written_by_the_reference_charm_is_kept,
+    no_secret_value_reaches_a_log_or_a_status,
+    waiting_for_pebble_when_the_container_is_not_reachable,
+    secret_options_and_relation_secrets_are_read_fresh_on_secret_changed,
+    worker_class_checks_in_their_fixed_order,
+    a_failed_gunicorn_check_restores_the_file_and_stays_blocked,
+    proxies_from_the_model_and_an_old_juju,
+    peer_fqdns_in_numeric_order,
+    a_failing_hook_tool_fails_the_hook_and_buffers_nothing,
+);

@@ -5,3 +5,4 @@
 
 pub mod fake_pebble;
 pub mod juju;
+pub mod world;
