@@ -53,7 +53,6 @@ fn rotate_secret_key<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Res
     state.peer.secret_key = Some(key);
     reconcile(
         hook.ctx,
-        hook.meta,
         &state,
         hook.tools,
         hook.pebble,

@@ -104,7 +104,6 @@ pub fn full_reconcile<R: ToolRunner, P: Pebble>(
     let state = gather(hook.ctx, hook.meta, hook.tools)?;
     reconcile(
         hook.ctx,
-        hook.meta,
         &state,
         hook.tools,
         hook.pebble,
@@ -122,7 +121,6 @@ fn update_status<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<
     if read_migration_status(hook.pebble) == MigrationStatus::Failed {
         reconcile(
             hook.ctx,
-            hook.meta,
             &state,
             hook.tools,
             hook.pebble,

@@ -26,7 +26,7 @@ use crate::django::status::{
     state_problem,
 };
 use crate::integrations::ingress;
-use crate::juju::context::HookContext;
+use crate::juju::context::{HookContext, RelationId};
 use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{HookTools, LogLevel, Status, ToolError, ToolRunner};
 use crate::pebble::layer::{Layer, Service};
@@ -208,7 +208,6 @@ pub struct ReconcileOptions {
 /// The state check and the reconcile of `DJANGO.md` 10.
 pub fn reconcile<R: ToolRunner, P: Pebble>(
     ctx: &HookContext,
-    meta: &CharmMeta,
     state: &CharmState,
     tools: &mut HookTools<R>,
     pebble: &mut P,
@@ -323,9 +322,18 @@ pub fn reconcile<R: ToolRunner, P: Pebble>(
         }
     }
 
-    // 10. Ingress data, then exactly port 8000.
-    publish_ingress(ctx, meta, tools, state.leader)?;
-    tools.set_ports(&[APP_PORT])?;
+    // 10. Ingress data, then exactly port 8000 (one `opened-ports` read serves both).
+    let opened = tools.opened_ports()?;
+    if let Some(rel) = &state.ingress.relation {
+        let port_open = opened.iter().any(|p| p == APP_PORT);
+        write_ingress_data(ctx, tools, state.leader, rel, port_open)?;
+    }
+    for port in opened.iter().filter(|p| p.as_str() != APP_PORT) {
+        tools.close_port(port)?;
+    }
+    if !opened.iter().any(|p| p == APP_PORT) {
+        tools.open_port(APP_PORT)?;
+    }
     set_status(tools, state.leader, &Status::active())?;
     Ok(())
 }
@@ -424,22 +432,33 @@ pub fn publish_ingress<R: ToolRunner>(
     let Some((rel, _)) = the_relation(ctx, tools, ingress::ENDPOINT)? else {
         return Ok(());
     };
+    let port_open = leader && tools.opened_ports()?.iter().any(|p| p == APP_PORT);
+    write_ingress_data(ctx, tools, leader, &rel, port_open)
+}
+
+/// Clear and write our ingress bags on `rel`.
+fn write_ingress_data<R: ToolRunner>(
+    ctx: &HookContext,
+    tools: &mut HookTools<R>,
+    leader: bool,
+    rel: &RelationId,
+    port_open: bool,
+) -> Result<(), ToolError> {
     if leader {
         let existing = tools
-            .relation_get(&rel, &ctx.app_name, true)?
+            .relation_get(rel, &ctx.app_name, true)?
             .unwrap_or_default();
-        let port_open = tools.opened_ports()?.iter().any(|p| p == APP_PORT);
         let data = ingress::requirer_app_data(&ctx.model_name, &ctx.app_name, port_open);
-        tools.relation_set(&rel, &ingress::replace_bag(&existing, &data), true)?;
+        tools.relation_set(rel, &ingress::replace_bag(&existing, &data), true)?;
     }
     let existing = tools
-        .relation_get(&rel, &ctx.unit_name, false)?
+        .relation_get(rel, &ctx.unit_name, false)?
         .unwrap_or_default();
     let ip = tools
-        .network_get(ingress::ENDPOINT, Some(&rel))?
+        .network_get(ingress::ENDPOINT, Some(rel))?
         .and_then(|n| n.bind_address);
     let fqdn = unit_fqdn(&ctx.app_name, ctx.unit_number, &ctx.model_name);
     let data = ingress::requirer_unit_data(&fqdn, ip.as_deref());
-    tools.relation_set(&rel, &ingress::replace_bag(&existing, &data), false)?;
+    tools.relation_set(rel, &ingress::replace_bag(&existing, &data), false)?;
     Ok(())
 }

@@ -191,7 +191,7 @@ impl JujuHarness {
             cmd.env(k, v);
         }
         let start = Instant::now();
-        let out = cmd.output().expect("dispatch runs");
+        let out = run_retrying_busy(&mut cmd);
         let elapsed = start.elapsed();
         let mut after: JujuState =
             serde_json::from_slice(&std::fs::read(self.state_path()).unwrap()).unwrap();
@@ -283,10 +283,27 @@ fn pack(project: &Value, charm: &Path) {
             .unwrap_or(&Value::Object(Default::default())),
     );
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(repo.join("dispatch"), charm.join("dispatch")).unwrap();
+    // A link, not a copy: writing an executable while other tests fork can make its
+    // exec fail with ETXTBSY.
+    std::os::unix::fs::symlink(repo.join("dispatch"), charm.join("dispatch")).unwrap();
     std::os::unix::fs::symlink(
         env!("CARGO_BIN_EXE_django-k8s-charm"),
         charm.join("bin").join("django-k8s-charm"),
     )
     .unwrap();
+}
+
+/// Run `cmd`, retrying while the executable is "busy": a test that has just written an
+/// executable can race another test's fork, which briefly holds the file open.
+fn run_retrying_busy(cmd: &mut Command) -> std::process::Output {
+    const ETXTBSY: i32 = 26;
+    for _ in 0..50 {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            other => return other.expect("dispatch runs"),
+        }
+    }
+    cmd.output().expect("dispatch runs")
 }

@@ -20,6 +20,8 @@ pub enum Mode {
 pub struct World {
     pub sim: Simulation,
     pub mode: Mode,
+    /// How long the last `dispatch` process ran (dispatch mode only).
+    pub last_hook_time: Option<std::time::Duration>,
 }
 
 impl Deref for World {
@@ -40,7 +42,11 @@ const HARNESS_OWNED: [&str; 2] = ["JUJU_CHARM_DIR", "CHARM_DIR"];
 
 impl World {
     pub fn new(sim: Simulation, mode: Mode) -> World {
-        World { sim, mode }
+        World {
+            sim,
+            mode,
+            last_hook_time: None,
+        }
     }
 
     pub fn run(&mut self, event: &str) -> Outcome {
@@ -54,6 +60,7 @@ impl World {
                     .unwrap_or_else(|| CHARMCRAFT_YAML.to_string());
                 let model = self.sim.model.clone();
                 let version = self.sim.juju_version.clone();
+                let elapsed = &mut self.last_hook_time;
                 self.sim.run_with(event, |env, juju, pebble, reachable| {
                     let mut harness = JujuHarness::new(&charmcraft);
                     harness.state = juju;
@@ -68,6 +75,7 @@ impl World {
                         .map(|(k, v)| (k.as_str(), v.as_str()))
                         .collect();
                     let run = harness.run(&path, &event_env);
+                    *elapsed = Some(run.elapsed);
                     assert!(
                         !run.stderr.contains("panicked"),
                         "the charm panicked:\n{}",
