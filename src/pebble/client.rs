@@ -82,6 +82,12 @@ impl PebbleClient {
             .unix_socket(socket.as_path())
             .default_headers(headers)
             .timeout(REQUEST_TIMEOUT)
+            // A fresh connection per request, as ops does. The runtime only runs inside
+            // `block_on`, so a pooled keep-alive connection never notices Pebble closing
+            // it between calls (the daemon restarting with its container); reusing it
+            // fails the next request with a broken pipe, reported as "cannot connect"
+            // although the new daemon is up. Connecting to a unix socket costs nothing.
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| setup_error("HTTP client", &e))?;
         let base_url = Url::parse("http://localhost").map_err(|e| setup_error("base URL", &e))?;

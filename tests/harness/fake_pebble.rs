@@ -843,8 +843,18 @@ fn get_checks(shared: &Shared, request: &Request) -> Response {
                         "successes": 0,
                         "threshold": check.threshold,
                     });
-                    if let (false, Some(map)) = (check.level.is_empty(), out.as_object_mut()) {
-                        map.insert("level".into(), json!(check.level));
+                    if let Some(map) = out.as_object_mut() {
+                        if !check.level.is_empty() {
+                            map.insert("level".into(), json!(check.level));
+                        }
+                        // Pebble runs each active check as a change and names it here;
+                        // clients (ops, ours) take a check with a `startup` but no
+                        // `change-id` to be stopped, whatever its `status`. Nothing runs
+                        // checks in the model, so the id is a stand-in that names no
+                        // change of the model.
+                        if check.status != "inactive" {
+                            map.insert("change-id".into(), json!(format!("check-{}", check.name)));
+                        }
                     }
                     out
                 })
