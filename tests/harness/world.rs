@@ -90,6 +90,56 @@ impl World {
                 })
             }
         };
-        result.unwrap_or_else(|e| panic!("cannot run {event}: {e}"))
+        let outcome = result.unwrap_or_else(|e| panic!("cannot run {event}: {e}"));
+        assert_no_secret_leaked(&outcome);
+        outcome
+    }
+}
+
+/// Every scenario checks that no secret value (secret contents, the Django secret key,
+/// passwords in databags, action results) reached a `juju-log` line or a status.
+fn assert_no_secret_leaked(out: &Outcome) {
+    let juju = &out.juju;
+    let mut secrets: Vec<&str> = juju
+        .secrets
+        .iter()
+        .flat_map(|s| s.revisions.iter().flat_map(|r| r.values()))
+        .map(String::as_str)
+        .collect();
+    for rel in &juju.relations {
+        for bag in [&rel.local_app_data, &rel.remote_app_data] {
+            for (k, v) in bag.iter() {
+                if k.contains("secret_key") || k.contains("password") {
+                    secrets.push(v);
+                }
+            }
+        }
+    }
+    if let Some(key) = juju
+        .config
+        .get("django-secret-key")
+        .and_then(|v| v.as_str())
+    {
+        secrets.push(key);
+    }
+    if let Some(action) = &juju.action {
+        secrets.extend(action.results.values().map(String::as_str));
+    }
+    let logs = juju.log_text();
+    let statuses: Vec<&str> = juju
+        .status_history
+        .iter()
+        .map(|s| s.status.message.as_str())
+        .collect();
+    // Short values could match by chance; secrets worth the name are not that short.
+    for secret in secrets.into_iter().filter(|s| s.len() >= 6) {
+        assert!(
+            !logs.contains(secret),
+            "secret value {secret:?} in juju-log:\n{logs}"
+        );
+        assert!(
+            !statuses.iter().any(|m| m.contains(secret)),
+            "secret value {secret:?} in a status"
+        );
     }
 }
