@@ -6,4 +6,5 @@ pub mod env;
 pub mod gunicorn;
 pub mod layer;
 pub mod migrations;
+pub mod paas_config;
 pub mod status;
