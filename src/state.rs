@@ -38,13 +38,102 @@ pub struct Proxies {
     pub no_proxy: Option<String>,
 }
 
-/// One declared database endpoint.
+/// The integrations that produce environment variables, as the status and environment
+/// rules name and order them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegrationKind {
+    /// `postgresql`, `mysql` or `mongodb` (named by their endpoint).
+    Database,
+    Openfga,
+    Rabbitmq,
+    Redis,
+    Valkey,
+    S3,
+    Saml,
+    Smtp,
+    Tracing,
+    /// The one endpoint of interface `oauth`, whatever its name.
+    Oauth,
+}
+
+impl IntegrationKind {
+    /// Order of the variables in the environment (`DJANGO.md` 3.1 step 7).
+    pub const ENV_ORDER: [IntegrationKind; 10] = [
+        IntegrationKind::Openfga,
+        IntegrationKind::Rabbitmq,
+        IntegrationKind::Redis,
+        IntegrationKind::Valkey,
+        IntegrationKind::S3,
+        IntegrationKind::Database,
+        IntegrationKind::Saml,
+        IntegrationKind::Smtp,
+        IntegrationKind::Tracing,
+        IntegrationKind::Oauth,
+    ];
+    /// Order in which invalid data is reported (`INTERFACES.md` 1.1).
+    pub const INVALID_ORDER: [IntegrationKind; 10] = [
+        IntegrationKind::Database,
+        IntegrationKind::Openfga,
+        IntegrationKind::Rabbitmq,
+        IntegrationKind::Redis,
+        IntegrationKind::Valkey,
+        IntegrationKind::S3,
+        IntegrationKind::Saml,
+        IntegrationKind::Smtp,
+        IntegrationKind::Tracing,
+        IntegrationKind::Oauth,
+    ];
+    /// Order of `missing integrations` (`INTERFACES.md` 1.2); valkey is never missing.
+    pub const MISSING_ORDER: [IntegrationKind; 9] = [
+        IntegrationKind::Database,
+        IntegrationKind::Rabbitmq,
+        IntegrationKind::Redis,
+        IntegrationKind::S3,
+        IntegrationKind::Openfga,
+        IntegrationKind::Saml,
+        IntegrationKind::Tracing,
+        IntegrationKind::Smtp,
+        IntegrationKind::Oauth,
+    ];
+}
+
+/// One declared integration endpoint and what its data gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatabaseState {
+pub struct IntegrationState {
+    pub kind: IntegrationKind,
     pub endpoint: String,
+    /// Declared without `optional: true`.
     pub required: bool,
     pub relation: Option<RelationId>,
     pub env: Readiness<IndexMap<String, String>>,
+}
+
+impl IntegrationState {
+    /// The name statuses use: the endpoint for databases, `oauth` for OAuth.
+    pub fn status_name(&self) -> &str {
+        match self.kind {
+            IntegrationKind::Database => &self.endpoint,
+            IntegrationKind::Openfga => "openfga",
+            IntegrationKind::Rabbitmq => "rabbitmq",
+            IntegrationKind::Redis => "redis",
+            IntegrationKind::Valkey => "valkey",
+            IntegrationKind::S3 => "s3",
+            IntegrationKind::Saml => "saml",
+            IntegrationKind::Smtp => "smtp",
+            IntegrationKind::Tracing => "tracing",
+            IntegrationKind::Oauth => "oauth",
+        }
+    }
+}
+
+/// `integrations` sorted by `order` (databases keep their metadata order).
+pub fn in_order<'a>(
+    integrations: &'a [IntegrationState],
+    order: &'a [IntegrationKind],
+) -> impl Iterator<Item = &'a IntegrationState> + 'a {
+    order
+        .iter()
+        .flat_map(move |kind| integrations.iter().filter(move |i| i.kind == *kind))
 }
 
 /// The ingress relation.
@@ -80,8 +169,8 @@ pub struct CharmState {
     /// The peer relation's id, when related.
     pub peer_relation: Option<RelationId>,
     pub ingress: IngressState,
-    /// Declared database endpoints, in metadata order.
-    pub databases: Vec<DatabaseState>,
+    /// Declared integrations, in metadata order.
+    pub integrations: Vec<IntegrationState>,
     /// The unit number of the scheduler unit (`DJANGO.md` 6.3).
     pub scheduler_unit: u64,
     /// Integration variables, in the spec's order.
@@ -204,28 +293,41 @@ pub fn read_database<R: ToolRunner>(
     })
 }
 
-fn gather_databases<R: ToolRunner>(
+/// The kind of integration a `requires` endpoint is, by name and interface.
+fn integration_kind(name: &str, interface: &str) -> Option<IntegrationKind> {
+    if DATABASES.contains(&(name, interface)) {
+        return Some(IntegrationKind::Database);
+    }
+    match (name, interface) {
+        (_, "oauth") => Some(IntegrationKind::Oauth),
+        _ => None,
+    }
+}
+
+fn gather_integrations<R: ToolRunner>(
     ctx: &HookContext,
     meta: &CharmMeta,
     tools: &mut HookTools<R>,
-) -> Result<Vec<DatabaseState>, ToolError> {
+) -> Result<Vec<IntegrationState>, ToolError> {
     let mut out = Vec::new();
     for (name, spec) in &meta.requires {
-        if !DATABASES.contains(&(name.as_str(), spec.interface.as_str())) {
+        let Some(kind) = integration_kind(name, &spec.interface) else {
             continue;
-        }
-        let (relation, env) = match the_relation(ctx, tools, name)? {
-            None => (None, Readiness::NotReady),
-            Some((rel, remote_app)) => {
-                let data = read_database(tools, &rel, &remote_app)?;
-                let env = databases::database_env(name, &ctx.app_name, &data);
-                (Some(rel), env)
-            }
         };
-        out.push(DatabaseState {
+        let related = the_relation(ctx, tools, name)?;
+        let env = match (&related, kind) {
+            (None, _) => Readiness::NotReady,
+            (Some((rel, remote_app)), IntegrationKind::Database) => {
+                let data = read_database(tools, rel, remote_app)?;
+                databases::database_env(name, &ctx.app_name, &data)
+            }
+            (Some(_), _) => Readiness::NotReady,
+        };
+        out.push(IntegrationState {
+            kind,
             endpoint: name.clone(),
             required: spec.is_required(),
-            relation,
+            relation: related.map(|(rel, _)| rel),
             env,
         });
     }
@@ -271,15 +373,15 @@ pub fn gather<R: ToolRunner>(
     let leader = tools.is_leader()?;
     let (peer_relation, peer) = gather_peer(ctx, tools)?;
     let ingress = gather_ingress(ctx, meta, tools)?;
-    let databases = gather_databases(ctx, meta, tools)?;
+    let integrations = gather_integrations(ctx, meta, tools)?;
     let scheduler_unit = scheduler_unit(ctx, tools, &peer);
     let base_url = match &ingress.url {
         Readiness::Ready(url) => url.clone(),
         _ => format!("http://{}.{}:8000", ctx.app_name, ctx.model_name),
     };
     let mut integration_env = IndexMap::new();
-    for db in &databases {
-        if let Readiness::Ready(env) = &db.env {
+    for integration in in_order(&integrations, &IntegrationKind::ENV_ORDER) {
+        if let Readiness::Ready(env) = &integration.env {
             integration_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
     }
@@ -300,7 +402,7 @@ pub fn gather<R: ToolRunner>(
         },
         peer_relation,
         ingress,
-        databases,
+        integrations,
         scheduler_unit,
         integration_env,
     })

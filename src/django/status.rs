@@ -1,7 +1,7 @@
 //! Readiness and the status precedence of `DJANGO.md` 11, as pure functions of the state.
 
 use crate::integrations::Readiness;
-use crate::state::CharmState;
+use crate::state::{CharmState, IntegrationKind, in_order};
 
 pub const WAITING_FOR_PEBBLE: &str = "Waiting for pebble ready";
 pub const WAITING_FOR_PEER: &str = "Waiting for peer integration";
@@ -37,10 +37,13 @@ pub fn state_problem(state: &CharmState) -> Option<StateProblem> {
             stop_services: !state.config.missing.is_empty(),
         });
     }
-    for db in &state.databases {
-        if db.env.is_invalid() {
-            return Some(blocked(format!("Invalid {} relation data.", db.endpoint)));
-        }
+    if let Some(bad) =
+        in_order(&state.integrations, &IntegrationKind::INVALID_ORDER).find(|i| i.env.is_invalid())
+    {
+        return Some(blocked(format!(
+            "Invalid {} relation data.",
+            bad.status_name()
+        )));
     }
     None
 }
@@ -66,7 +69,11 @@ pub fn readiness(state: &CharmState) -> Result<(), NotReady> {
             missing.join(", ")
         )));
     }
-    if !state.databases.iter().any(|db| db.env.is_ready()) {
+    let has_database = state
+        .integrations
+        .iter()
+        .any(|i| i.kind == IntegrationKind::Database && i.env.is_ready());
+    if !has_database {
         return Err(NotReady::Blocked(NO_DATABASE.into()));
     }
     Ok(())
@@ -74,11 +81,9 @@ pub fn readiness(state: &CharmState) -> Result<(), NotReady> {
 
 /// Required integrations without usable data, in the spec's order (`INTERFACES.md` 1.2).
 pub fn missing_integrations(state: &CharmState) -> Vec<String> {
-    state
-        .databases
-        .iter()
-        .filter(|db| db.required && !matches!(db.env, Readiness::Ready(_)))
-        .map(|db| db.endpoint.clone())
+    in_order(&state.integrations, &IntegrationKind::MISSING_ORDER)
+        .filter(|i| i.required && !matches!(i.env, Readiness::Ready(_)))
+        .map(|i| i.status_name().to_string())
         .collect()
 }
 
@@ -86,7 +91,7 @@ pub fn missing_integrations(state: &CharmState) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::django::config::ConfigState;
-    use crate::state::{DatabaseState, IngressState, PeerState};
+    use crate::state::{IngressState, IntegrationState, PeerState};
     use indexmap::IndexMap;
 
     fn ready_state() -> CharmState {
@@ -96,7 +101,8 @@ mod tests {
                 secret_key: Some("k".into()),
                 other_units: vec![],
             },
-            databases: vec![DatabaseState {
+            integrations: vec![IntegrationState {
+                kind: IntegrationKind::Database,
                 endpoint: "postgresql".into(),
                 required: true,
                 relation: None,
@@ -115,7 +121,7 @@ mod tests {
     #[test]
     fn precedence_of_row_zero() {
         let mut s = ready_state();
-        s.databases[0].env = Readiness::Invalid;
+        s.integrations[0].env = Readiness::Invalid;
         assert_eq!(
             state_problem(&s).unwrap().message,
             "Invalid postgresql relation data."
@@ -149,13 +155,14 @@ mod tests {
     #[test]
     fn peer_then_missing_then_database() {
         let mut s = ready_state();
-        s.databases.push(DatabaseState {
+        s.integrations.push(IntegrationState {
+            kind: IntegrationKind::Database,
             endpoint: "mysql".into(),
             required: true,
             relation: None,
             env: Readiness::NotReady,
         });
-        s.databases[0].env = Readiness::NotReady;
+        s.integrations[0].env = Readiness::NotReady;
         assert_eq!(
             readiness(&s),
             Err(NotReady::MissingIntegrations(
@@ -165,8 +172,8 @@ mod tests {
         s.peer.secret_key = None;
         assert_eq!(readiness(&s), Err(NotReady::Waiting(WAITING_FOR_PEER)));
         let mut s = ready_state();
-        s.databases[0].required = false;
-        s.databases[0].env = Readiness::NotReady;
+        s.integrations[0].required = false;
+        s.integrations[0].env = Readiness::NotReady;
         assert_eq!(readiness(&s), Err(NotReady::Blocked(NO_DATABASE.into())));
     }
 }
