@@ -7,6 +7,7 @@
 
 pub mod actions;
 pub mod charm;
+pub mod cos;
 pub mod django;
 pub mod integrations;
 pub mod juju;
