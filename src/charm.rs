@@ -4,6 +4,7 @@
 //! is a status and exit 0).
 
 use crate::actions;
+use crate::cos;
 use crate::django::migrations::MigrationStatus;
 use crate::integrations::databases::{self, DATABASES};
 use crate::integrations::ingress;
@@ -12,7 +13,9 @@ use crate::juju::context::{
 };
 use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{Databag, HookTools, LogLevel, ToolRunner};
+use crate::observability;
 use crate::pebble::Pebble;
+use crate::random;
 use crate::reconcile::{
     HookError, ReconcileOptions, check_state, log, publish_ingress, read_migration_status,
     reconcile,
@@ -30,11 +33,7 @@ pub fn new_secret_key() -> Result<String, HookError> {
 
 /// `secrets.token_urlsafe(n)`.
 pub fn token_urlsafe(n: usize) -> Result<String, HookError> {
-    use base64::Engine;
-    let mut bytes = vec![0u8; n];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| HookError::Other(format!("cannot get random bytes: {e}")))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    Ok(random::token_urlsafe(n)?)
 }
 
 /// Everything one hook works with.
@@ -79,16 +78,28 @@ fn handle<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<(), Hoo
     match &ctx.event {
         Event::Unknown(_) => ignore(hook),
         Event::Workload { container, kind } => match kind {
-            WorkloadKind::PebbleReady if container == CONTAINER => full_reconcile(hook, false),
+            WorkloadKind::PebbleReady if container == CONTAINER => {
+                full_reconcile(hook, false)?;
+                observability::publish_metrics(hook, true)?;
+                observability::update_logging(hook, false)
+            }
             WorkloadKind::PebbleReady => Ok(()),
             _ => ignore(hook),
         },
-        Event::ConfigChanged => full_reconcile(hook, false),
+        Event::ConfigChanged => {
+            full_reconcile(hook, false)?;
+            observability::publish_metrics(hook, true)?;
+            observability::publish_dashboards(hook)
+        }
         Event::Secret(s) if s.kind == SecretKind::Changed => full_reconcile(hook, false),
-        Event::UpdateStatus => update_status(hook),
+        Event::UpdateStatus => {
+            observability::publish_metrics(hook, false)?;
+            update_status(hook)
+        }
         Event::LeaderElected | Event::UpgradeCharm => {
             let leader = hook.tools.is_leader()?;
-            Ok(publish_ingress(ctx, hook.meta, hook.tools, leader)?)
+            publish_ingress(ctx, hook.meta, hook.tools, leader)?;
+            observability::publish_dashboards(hook)
         }
         Event::Relation(r) => relation_event(hook, r),
         Event::Action { name, .. } => actions::run_action(hook, name),
@@ -159,6 +170,30 @@ fn relation_event<R: ToolRunner, P: Pebble>(
             RelationKind::Broken => full_reconcile(hook, false),
             _ => Ok(()),
         };
+    }
+    if endpoint == cos::loki::ENDPOINT && declared(cos::loki::INTERFACE) {
+        return match event.kind {
+            RelationKind::Created => Ok(()),
+            _ => observability::update_logging(hook, true),
+        };
+    }
+    let provided = |interface: &str| {
+        meta.provides
+            .get(endpoint)
+            .is_some_and(|e| e.interface == interface)
+    };
+    if endpoint == cos::prometheus::ENDPOINT && provided(cos::prometheus::INTERFACE) {
+        return match event.kind {
+            RelationKind::Joined => observability::publish_metrics(hook, true),
+            RelationKind::Changed => observability::publish_metrics(hook, false),
+            _ => Ok(()),
+        };
+    }
+    if endpoint == cos::grafana::ENDPOINT
+        && provided(cos::grafana::INTERFACE)
+        && event.kind == RelationKind::Created
+    {
+        return observability::publish_dashboards(hook);
     }
     if endpoint == ingress::ENDPOINT && declared(ingress::INTERFACE) {
         return match event.kind {

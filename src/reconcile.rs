@@ -42,6 +42,8 @@ pub enum HookError {
     Tool(#[from] ToolError),
     #[error(transparent)]
     Pebble(#[from] PebbleError),
+    #[error(transparent)]
+    Random(#[from] crate::random::RandomError),
     #[error("{0}")]
     Other(String),
 }

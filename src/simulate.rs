@@ -32,6 +32,8 @@ pub struct Simulation {
     pub event: String,
     /// The charm's `charmcraft.yaml`; the charm's own when absent.
     pub charmcraft: Option<String>,
+    /// The project's `paas-config.yaml`, if it has one.
+    pub paas_config: Option<String>,
     /// Extra hook environment (e.g. `JUJU_CHARM_HTTP_PROXY`), and event variables.
     pub env: IndexMap<String, String>,
     pub juju: JujuState,
@@ -46,6 +48,7 @@ impl Default for Simulation {
             juju_version: "3.6.8".into(),
             event: "config-changed".into(),
             charmcraft: None,
+            paas_config: None,
             env: IndexMap::new(),
             juju: JujuState {
                 unit: "django-k8s/0".into(),
@@ -77,8 +80,13 @@ impl Simulation {
     }
 
     pub fn meta(&self) -> Result<CharmMeta, String> {
-        CharmMeta::from_charmcraft_yaml(self.charmcraft.as_deref().unwrap_or(CHARMCRAFT_YAML))
-            .map_err(|e| e.to_string())
+        let mut meta =
+            CharmMeta::from_charmcraft_yaml(self.charmcraft.as_deref().unwrap_or(CHARMCRAFT_YAML))
+                .map_err(|e| e.to_string())?;
+        if let Some(text) = &self.paas_config {
+            meta.paas_config = crate::django::paas_config::parse(text);
+        }
+        Ok(meta)
     }
 
     /// The hook environment of `event` (`config-changed`, `postgresql-relation-changed`,

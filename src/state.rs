@@ -8,6 +8,7 @@
 use indexmap::IndexMap;
 
 use crate::django::config::{ConfigState, read_config};
+use crate::django::paas_config::LoggingFormat;
 use crate::integrations::databases::{self, DATABASES, DatabaseData};
 use crate::integrations::{Readiness, SecretLookup, ingress};
 use crate::juju::context::{Event, HookContext, RelationId, RelationKind};
@@ -175,6 +176,10 @@ pub struct CharmState {
     pub scheduler_unit: u64,
     /// Integration variables, in the spec's order.
     pub integration_env: IndexMap<String, String>,
+    /// What is wrong with `paas-config.yaml`, if anything (row 0d).
+    pub paas_config_error: Option<String>,
+    /// `framework_logging_format: json`.
+    pub json_logging: bool,
 }
 
 impl CharmState {
@@ -405,5 +410,10 @@ pub fn gather<R: ToolRunner>(
         integrations,
         scheduler_unit,
         integration_env,
+        paas_config_error: meta.paas_config.as_ref().err().map(|e| e.status_message()),
+        json_logging: meta
+            .paas_config
+            .as_ref()
+            .is_ok_and(|c| c.logging_format == LoggingFormat::Json),
     })
 }

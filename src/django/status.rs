@@ -19,7 +19,8 @@ pub struct StateProblem {
     pub stop_services: bool,
 }
 
-/// Row 0, in order: framework options, ingress data, user options, relation data.
+/// Row 0, in order: framework options, ingress data, user options, `paas-config.yaml`,
+/// relation data.
 pub fn state_problem(state: &CharmState) -> Option<StateProblem> {
     let blocked = |message: String| StateProblem {
         message,
@@ -36,6 +37,9 @@ pub fn state_problem(state: &CharmState) -> Option<StateProblem> {
             message: m,
             stop_services: !state.config.missing.is_empty(),
         });
+    }
+    if let Some(m) = &state.paas_config_error {
+        return Some(blocked(m.clone()));
     }
     if let Some(bad) =
         in_order(&state.integrations, &IntegrationKind::INVALID_ORDER).find(|i| i.env.is_invalid())

@@ -1,0 +1,186 @@
+//! Publishing the observability data (`DJANGO.md` 15, `INTERFACES.md` 15–17): scrape
+//! data for Prometheus, dashboards for Grafana, and log forwarding to Loki. The pure
+//! rules are in [`crate::cos`]; this module reads what they need and writes the result.
+
+use indexmap::IndexMap;
+
+use crate::charm::Hook;
+use crate::cos::{Topology, grafana, loki, prometheus};
+use crate::django::paas_config::scheduler_port;
+use crate::juju::tools::{Databag, HookTools, ToolRunner};
+use crate::pebble::Pebble;
+use crate::random;
+use crate::reconcile::HookError;
+use crate::state::relation_ids;
+
+/// This unit's Juju topology.
+pub fn topology<R, P>(hook: &Hook<'_, R, P>) -> Topology {
+    Topology {
+        model: hook.ctx.model_name.clone(),
+        model_uuid: hook.ctx.model_uuid.clone(),
+        application: hook.ctx.app_name.clone(),
+        unit: hook.ctx.unit_name.clone(),
+        charm_name: hook.meta.name.clone(),
+    }
+}
+
+fn provides(hook_meta: &crate::juju::metadata::CharmMeta, name: &str, interface: &str) -> bool {
+    hook_meta
+        .provides
+        .get(name)
+        .is_some_and(|e| e.interface == interface)
+}
+
+/// The scheduler unit's number, for `@scheduler` targets (`DJANGO.md` 6.3).
+fn scheduler_unit<R: ToolRunner>(tools: &mut HookTools<R>, app: &str, me: u64) -> u64 {
+    let number = |unit: &str| {
+        unit.rsplit_once('/')
+            .and_then(|(a, n)| (a == app).then(|| n.parse::<u64>().ok())?)
+    };
+    match tools.goal_state_units() {
+        Ok(units) => units
+            .iter()
+            .filter(|u| u.status != "dying")
+            .filter_map(|u| number(&u.name))
+            .chain(std::iter::once(me))
+            .min()
+            .unwrap_or(me),
+        Err(_) => me,
+    }
+}
+
+/// `metrics-endpoint`: the unit bag on every unit, and with `app_bag` the leader's app
+/// bag, on every relation.
+pub fn publish_metrics<R: ToolRunner, P>(
+    hook: &mut Hook<'_, R, P>,
+    app_bag: bool,
+) -> Result<(), HookError> {
+    if !provides(hook.meta, prometheus::ENDPOINT, prometheus::INTERFACE) {
+        return Ok(());
+    }
+    let rels = relation_ids(hook.ctx, hook.tools, prometheus::ENDPOINT)?;
+    if rels.is_empty() {
+        return Ok(());
+    }
+    let ctx = hook.ctx;
+    let t = topology(hook);
+    let bind = hook
+        .tools
+        .network_get(prometheus::ENDPOINT, None)?
+        .and_then(|n| n.bind_address);
+    let unit = prometheus::unit_data(
+        &ctx.app_name,
+        ctx.unit_number,
+        &ctx.model_name,
+        bind.as_deref(),
+    );
+    let app = if app_bag && hook.tools.is_leader()? {
+        let jobs = hook
+            .meta
+            .paas_config
+            .as_ref()
+            .map(|c| c.scrape_jobs.clone())
+            .unwrap_or_default();
+        let needs_scheduler = jobs.iter().any(|j| {
+            j.static_configs
+                .iter()
+                .any(|sc| sc.targets.iter().any(|t| scheduler_port(t).is_some()))
+        });
+        let scheduler = if needs_scheduler {
+            scheduler_unit(hook.tools, &ctx.app_name, ctx.unit_number)
+        } else {
+            ctx.unit_number
+        };
+        let jobs = prometheus::scrape_jobs(&jobs, &ctx.app_name, &ctx.model_name, scheduler);
+        let rules = prometheus::alert_rules(&hook.meta.cos_assets, &t);
+        Some(prometheus::app_data(&t, &jobs, &rules))
+    } else {
+        None
+    };
+    for rel in &rels {
+        if let Some(app) = &app {
+            hook.tools.relation_set(rel, app, true)?;
+        }
+        hook.tools.relation_set(rel, &unit, false)?;
+    }
+    Ok(())
+}
+
+/// `grafana-dashboard`: the leader publishes the dashboards where they changed.
+pub fn publish_dashboards<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+    if !provides(hook.meta, grafana::ENDPOINT, grafana::INTERFACE) {
+        return Ok(());
+    }
+    let rels = relation_ids(hook.ctx, hook.tools, grafana::ENDPOINT)?;
+    if rels.is_empty() || !hook.tools.is_leader()? {
+        return Ok(());
+    }
+    let templates = grafana::templates(&hook.meta.cos_assets, &topology(hook));
+    for rel in &rels {
+        let ours = hook
+            .tools
+            .relation_get(rel, &hook.ctx.app_name, true)?
+            .unwrap_or_default();
+        if grafana::same_templates(ours.get("dashboards").map(String::as_str), &templates) {
+            continue;
+        }
+        let uuid = random::uuid_v4()?;
+        let data: Databag = [(
+            "dashboards".to_string(),
+            grafana::dashboards_value(templates.clone(), &uuid),
+        )]
+        .into_iter()
+        .collect();
+        hook.tools.relation_set(rel, &data, true)?;
+    }
+    Ok(())
+}
+
+/// `logging`: the log-forwarding layer (when the container is reachable) and, with
+/// `app_bag`, the leader's metadata and alert rules. Only with Juju 3.4 or newer.
+pub fn update_logging<R: ToolRunner, P: Pebble>(
+    hook: &mut Hook<'_, R, P>,
+    app_bag: bool,
+) -> Result<(), HookError> {
+    let declared = hook
+        .meta
+        .required_endpoint(loki::ENDPOINT, loki::INTERFACE)
+        .is_some();
+    if !declared || !hook.ctx.juju_at_least_3_4() {
+        return Ok(());
+    }
+    let rels = relation_ids(hook.ctx, hook.tools, loki::ENDPOINT)?;
+    let mut active: IndexMap<String, String> = IndexMap::new();
+    for rel in &rels {
+        let Some(units) = hook.tools.relation_list(rel)? else {
+            continue;
+        };
+        let mut bags = IndexMap::new();
+        for unit in units {
+            let bag = hook
+                .tools
+                .relation_get(rel, &unit, false)?
+                .unwrap_or_default();
+            bags.insert(unit, bag);
+        }
+        if let Some(found) = loki::active_units(&bags) {
+            active.extend(found);
+        }
+    }
+    let t = topology(hook);
+    if hook.pebble.can_connect() {
+        let plan = hook.pebble.get_plan()?;
+        if let Some(layer) = loki::forwarding_layer(&plan, &active, &t)
+            && crate::reconcile::layer_changes_plan(&plan, &layer)
+        {
+            hook.pebble.add_layer(loki::LAYER_LABEL, &layer, true)?;
+        }
+    }
+    if app_bag && !rels.is_empty() && hook.tools.is_leader()? {
+        let data = loki::app_data(&hook.meta.cos_assets, &t);
+        for rel in &rels {
+            hook.tools.relation_set(rel, &data, true)?;
+        }
+    }
+    Ok(())
+}
