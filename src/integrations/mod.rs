@@ -4,6 +4,10 @@
 
 pub mod databases;
 pub mod ingress;
+pub mod openfga;
+pub mod rabbitmq;
+pub mod smtp;
+pub mod tracing;
 pub mod url;
 
 use crate::juju::tools::SecretContent;
