@@ -6,8 +6,9 @@
 use crate::actions;
 use crate::cos;
 use crate::django::migrations::MigrationStatus;
-use crate::integrations::databases::{self, DATABASES};
+use crate::integrations::databases;
 use crate::integrations::ingress;
+use crate::integrations::{openfga, rabbitmq, smtp, tracing};
 use crate::juju::context::{
     Event, HookContext, RelationEvent, RelationKind, SecretKind, WorkloadKind,
 };
@@ -20,7 +21,10 @@ use crate::reconcile::{
     HookError, ReconcileOptions, check_state, log, publish_ingress, read_migration_status,
     reconcile,
 };
-use crate::state::{PEER_ENDPOINT, SECRET_KEY_FIELD, gather, relation_ids};
+use crate::state::{
+    IntegrationKind, PEER_ENDPOINT, SECRET_KEY_FIELD, gather, integration_kind, relation_ids,
+    the_relation,
+};
 
 /// The workload container.
 pub const CONTAINER: &str = "django-app";
@@ -73,8 +77,45 @@ fn ignore<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> 
     Ok(())
 }
 
+fn is_ignored(event: &Event) -> bool {
+    match event {
+        Event::Unknown(_) => true,
+        Event::Workload { kind, .. } => !matches!(kind, WorkloadKind::PebbleReady),
+        _ => false,
+    }
+}
+
+/// Every handled hook starts with this on the leader: our app bag of each tracing
+/// relation is exactly `receivers: ["otlp_http"]` (`INTERFACES.md` 9).
+fn tracing_prelude<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+    if hook
+        .meta
+        .required_endpoint(tracing::ENDPOINT, tracing::INTERFACE)
+        .is_none()
+    {
+        return Ok(());
+    }
+    let rels = relation_ids(hook.ctx, hook.tools, tracing::ENDPOINT)?;
+    if rels.is_empty() || !hook.tools.is_leader()? {
+        return Ok(());
+    }
+    for rel in rels {
+        let Some(ours) = tracing::read_own_app_bag(hook.tools, &rel, &hook.ctx.app_name)? else {
+            continue;
+        };
+        if !tracing::app_bag_is_current(&ours) {
+            hook.tools
+                .relation_set(&rel, &tracing::app_bag_rewrite(&ours), true)?;
+        }
+    }
+    Ok(())
+}
+
 fn handle<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
     let ctx = hook.ctx;
+    if !is_ignored(&ctx.event) {
+        tracing_prelude(hook)?;
+    }
     match &ctx.event {
         Event::Unknown(_) => ignore(hook),
         Event::Workload { container, kind } => match kind {
@@ -91,7 +132,13 @@ fn handle<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<(), Hoo
             observability::publish_metrics(hook, true)?;
             observability::publish_dashboards(hook)
         }
-        Event::Secret(s) if s.kind == SecretKind::Changed => full_reconcile(hook, false),
+        Event::Secret(s) if s.kind == SecretKind::Changed => {
+            full_reconcile(hook, false)?;
+            if smtp_secret_changed(hook, &s.id)? {
+                full_reconcile(hook, false)?;
+            }
+            Ok(())
+        }
         Event::UpdateStatus => {
             observability::publish_metrics(hook, false)?;
             update_status(hook)
@@ -160,16 +207,12 @@ fn relation_event<R: ToolRunner, P: Pebble>(
         };
     }
     let declared = |interface: &str| meta.required_endpoint(endpoint, interface).is_some();
-    if DATABASES
-        .iter()
-        .any(|(name, interface)| *name == endpoint && declared(interface))
-    {
-        return match event.kind {
-            RelationKind::Created => database_created(hook, event),
-            RelationKind::Changed => database_changed(hook, event),
-            RelationKind::Broken => full_reconcile(hook, false),
-            _ => Ok(()),
-        };
+    let kind = meta
+        .requires
+        .get(endpoint)
+        .and_then(|spec| integration_kind(endpoint, &spec.interface));
+    if let Some(kind) = kind {
+        return integration_event(hook, event, kind);
     }
     if endpoint == cos::loki::ENDPOINT && declared(cos::loki::INTERFACE) {
         return match event.kind {
@@ -219,6 +262,97 @@ fn relation_event<R: ToolRunner, P: Pebble>(
         };
     }
     Ok(())
+}
+
+/// Relation events of the integrations that give environment variables (`DJANGO.md` 12).
+fn integration_event<R: ToolRunner, P: Pebble>(
+    hook: &mut Hook<'_, R, P>,
+    event: &RelationEvent,
+    kind: IntegrationKind,
+) -> Result<(), HookError> {
+    use IntegrationKind as K;
+    use RelationKind as E;
+    let rel = &event.relation;
+    let app = hook.ctx.app_name.clone();
+    match (kind, event.kind) {
+        // On every integration, a broken relation leaves at once (DJANGO.md 17.6).
+        (_, E::Broken) => full_reconcile(hook, false),
+        (K::Database, E::Created) => database_created(hook, event),
+        (K::Database, E::Changed) => database_changed(hook, event),
+        (K::Rabbitmq, E::Joined) => {
+            full_reconcile(hook, false)?;
+            if hook.tools.is_leader()? {
+                hook.tools
+                    .relation_set(rel, &rabbitmq::access_request(&app), true)?;
+            }
+            Ok(())
+        }
+        (K::Rabbitmq, E::Changed | E::Departed) => {
+            let Some(remote) = remote_app(hook, event)? else {
+                return Ok(());
+            };
+            let data = rabbitmq::read(hook.tools, rel, &remote)?;
+            if rabbitmq::changed_triggers_reconcile(&data) {
+                full_reconcile(hook, true)
+            } else {
+                Ok(())
+            }
+        }
+        (K::Tracing, E::Changed) => full_reconcile(hook, false),
+        (K::Smtp, E::Changed) => {
+            let Some(remote) = remote_app(hook, event)? else {
+                return Ok(());
+            };
+            match smtp::changed_action(&smtp::read(hook.tools, rel, &remote)?) {
+                smtp::ChangedAction::Nothing => Ok(()),
+                smtp::ChangedAction::Reconcile => full_reconcile(hook, false),
+                smtp::ChangedAction::CheckState => {
+                    let state = gather(hook.ctx, hook.meta, hook.tools)?;
+                    check_state(&state, hook.tools, hook.pebble).map(|_| ())
+                }
+            }
+        }
+        (K::Openfga, E::Created) => {
+            if hook.tools.is_leader()? {
+                hook.tools
+                    .relation_set(rel, &openfga::store_request(), true)?;
+            }
+            Ok(())
+        }
+        (K::Openfga, E::Changed) => {
+            let Some(remote) = remote_app(hook, event)? else {
+                return Ok(());
+            };
+            if openfga::changed_triggers_reconcile(&openfga::read(hook.tools, rel, &remote)?) {
+                full_reconcile(hook, false)
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// After `secret-changed`: whether it was the SMTP provider's password secret with
+/// valid SMTP data, which calls for a second reconcile.
+fn smtp_secret_changed<R: ToolRunner, P>(
+    hook: &mut Hook<'_, R, P>,
+    secret_id: &str,
+) -> Result<bool, HookError> {
+    if hook
+        .meta
+        .required_endpoint(smtp::ENDPOINT, smtp::INTERFACE)
+        .is_none()
+    {
+        return Ok(false);
+    }
+    let Some((rel, remote)) = the_relation(hook.ctx, hook.tools, smtp::ENDPOINT)? else {
+        return Ok(false);
+    };
+    let data = smtp::read(hook.tools, &rel, &remote)?;
+    Ok(smtp::secret_changed_needs_second_reconcile(
+        &data, secret_id,
+    ))
 }
 
 /// The remote application of the event's relation.

@@ -281,7 +281,7 @@ pub fn reconcile<R: ToolRunner, P: Pebble>(
         &state.config.webserver,
         GunicornFeatures {
             juju_3_4: state.juju_3_4,
-            tracing: false,
+            tracing: state.tracing_ready(),
             json_logger: None,
         },
     );

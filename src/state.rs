@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use crate::django::config::{ConfigState, read_config};
 use crate::django::paas_config::LoggingFormat;
 use crate::integrations::databases::{self, DATABASES, DatabaseData};
-use crate::integrations::{Readiness, SecretLookup, ingress};
+use crate::integrations::{Readiness, SecretLookup, ingress, openfga, rabbitmq, smtp, tracing};
 use crate::juju::context::{Event, HookContext, RelationId, RelationKind};
 use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{HookTools, SecretRead, ToolError, ToolRunner};
@@ -183,6 +183,15 @@ pub struct CharmState {
 }
 
 impl CharmState {
+    /// The tracing relation gives an OTLP HTTP endpoint (gunicorn gets the tracing lines).
+    pub fn tracing_ready(&self) -> bool {
+        self.integrations
+            .iter()
+            .any(|i| i.kind == IntegrationKind::Tracing && i.env.is_ready())
+    }
+}
+
+impl CharmState {
     /// Whether this unit runs the `-scheduler` services.
     pub fn is_scheduler(&self) -> bool {
         self.scheduler_unit == self.unit_number
@@ -299,11 +308,19 @@ pub fn read_database<R: ToolRunner>(
 }
 
 /// The kind of integration a `requires` endpoint is, by name and interface.
-fn integration_kind(name: &str, interface: &str) -> Option<IntegrationKind> {
+pub fn integration_kind(name: &str, interface: &str) -> Option<IntegrationKind> {
     if DATABASES.contains(&(name, interface)) {
         return Some(IntegrationKind::Database);
     }
     match (name, interface) {
+        ("openfga", "openfga") => Some(IntegrationKind::Openfga),
+        ("rabbitmq", "rabbitmq") => Some(IntegrationKind::Rabbitmq),
+        ("redis", "redis") => Some(IntegrationKind::Redis),
+        ("valkey", "valkey_client") => Some(IntegrationKind::Valkey),
+        ("s3", "s3") => Some(IntegrationKind::S3),
+        ("saml", "saml") => Some(IntegrationKind::Saml),
+        ("smtp", "smtp") => Some(IntegrationKind::Smtp),
+        ("tracing", "tracing") => Some(IntegrationKind::Tracing),
         (_, "oauth") => Some(IntegrationKind::Oauth),
         _ => None,
     }
@@ -325,6 +342,19 @@ fn gather_integrations<R: ToolRunner>(
             (Some((rel, remote_app)), IntegrationKind::Database) => {
                 let data = read_database(tools, rel, remote_app)?;
                 databases::database_env(name, &ctx.app_name, &data)
+            }
+            (Some((rel, remote_app)), IntegrationKind::Rabbitmq) => {
+                rabbitmq::env(&rabbitmq::read(tools, rel, remote_app)?, &ctx.app_name)
+            }
+            (Some((rel, remote_app)), IntegrationKind::Tracing) => {
+                let data = tracing::read(tools, rel, remote_app, &ctx.app_name, false)?;
+                tracing::env(&data, &ctx.app_name)
+            }
+            (Some((rel, remote_app)), IntegrationKind::Smtp) => {
+                smtp::env(&smtp::read(tools, rel, remote_app)?)
+            }
+            (Some((rel, remote_app)), IntegrationKind::Openfga) => {
+                openfga::env(&openfga::read(tools, rel, remote_app)?)
             }
             (Some(_), _) => Readiness::NotReady,
         };
