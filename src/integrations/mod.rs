@@ -4,6 +4,7 @@
 
 pub mod databases;
 pub mod ingress;
+pub mod oauth;
 pub mod url;
 
 use crate::juju::tools::SecretContent;
