@@ -3,6 +3,7 @@
 //! write back. Shared URL rules are in [`url`].
 
 pub mod databases;
+pub mod http_proxy;
 pub mod ingress;
 pub mod oauth;
 pub mod url;
