@@ -3,7 +3,9 @@
 //! write back. Shared URL rules are in [`url`].
 
 pub mod databases;
+pub mod http_proxy;
 pub mod ingress;
+pub mod oauth;
 pub mod openfga;
 pub mod rabbitmq;
 pub mod smtp;
