@@ -4,6 +4,9 @@
 
 pub mod databases;
 pub mod ingress;
+pub mod redis;
+pub mod s3;
+pub mod saml;
 pub mod url;
 
 use crate::juju::tools::SecretContent;
