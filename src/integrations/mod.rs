@@ -8,6 +8,7 @@ pub mod redis;
 pub mod s3;
 pub mod saml;
 pub mod url;
+pub mod valkey;
 
 use crate::juju::tools::SecretContent;
 
