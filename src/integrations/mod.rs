@@ -8,9 +8,13 @@ pub mod ingress;
 pub mod oauth;
 pub mod openfga;
 pub mod rabbitmq;
+pub mod redis;
+pub mod s3;
+pub mod saml;
 pub mod smtp;
 pub mod tracing;
 pub mod url;
+pub mod valkey;
 
 use crate::juju::tools::SecretContent;
 
