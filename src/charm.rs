@@ -8,7 +8,9 @@ use crate::cos;
 use crate::django::migrations::MigrationStatus;
 use crate::integrations::databases;
 use crate::integrations::ingress;
-use crate::integrations::{openfga, rabbitmq, smtp, tracing};
+use crate::integrations::{
+    http_proxy, oauth, openfga, rabbitmq, redis, s3, saml, smtp, tracing, valkey,
+};
 use crate::juju::context::{
     Event, HookContext, RelationEvent, RelationKind, SecretKind, WorkloadKind,
 };
@@ -146,7 +148,11 @@ fn handle<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<(), Hoo
         Event::LeaderElected | Event::UpgradeCharm => {
             let leader = hook.tools.is_leader()?;
             publish_ingress(ctx, hook.meta, hook.tools, leader)?;
-            observability::publish_dashboards(hook)
+            observability::publish_dashboards(hook)?;
+            if ctx.event == Event::UpgradeCharm {
+                request_http_proxy(hook)?;
+            }
+            Ok(())
         }
         Event::Relation(r) => relation_event(hook, r),
         Event::Action { name, .. } => actions::run_action(hook, name),
@@ -214,6 +220,13 @@ fn relation_event<R: ToolRunner, P: Pebble>(
     if let Some(kind) = kind {
         return integration_event(hook, event, kind);
     }
+    if endpoint == http_proxy::ENDPOINT && declared(http_proxy::INTERFACE) {
+        return match event.kind {
+            RelationKind::Joined => request_http_proxy(hook),
+            RelationKind::Changed | RelationKind::Broken => full_reconcile(hook, false),
+            _ => Ok(()),
+        };
+    }
     if endpoint == cos::loki::ENDPOINT && declared(cos::loki::INTERFACE) {
         return match event.kind {
             RelationKind::Created => Ok(()),
@@ -275,8 +288,85 @@ fn integration_event<R: ToolRunner, P: Pebble>(
     let rel = &event.relation;
     let app = hook.ctx.app_name.clone();
     match (kind, event.kind) {
+        (K::Redis, E::Broken) => full_reconcile(hook, true),
+        (K::Redis, E::Joined | E::Changed) => {
+            if redis::joined_or_changed_triggers_reconcile(event.remote_unit.as_deref()) {
+                full_reconcile(hook, true)
+            } else {
+                Ok(())
+            }
+        }
         // On every integration, a broken relation leaves at once (DJANGO.md 17.6).
         (_, E::Broken) => full_reconcile(hook, false),
+        (K::Valkey, E::Created) => {
+            if hook.tools.is_leader()? {
+                let salt = valkey::random_salt().map_err(|e| HookError::Other(e.to_string()))?;
+                hook.tools
+                    .relation_set(rel, &valkey::request(&salt), true)?;
+            }
+            Ok(())
+        }
+        (K::Valkey, E::Changed) => {
+            let Some(remote) = remote_app(hook, event)? else {
+                return Ok(());
+            };
+            let ours = hook
+                .tools
+                .relation_get(rel, &hook.ctx.unit_name, false)?
+                .unwrap_or_default();
+            let previous = ours.get("data").map(String::as_str);
+            let current = hook
+                .tools
+                .relation_get(rel, &remote, true)?
+                .unwrap_or_default();
+            let trigger = valkey::changed_triggers_reconcile(previous, &current);
+            if let Some(snapshot) = valkey::snapshot(previous, &current) {
+                let data: Databag = [("data".to_string(), snapshot)].into_iter().collect();
+                hook.tools.relation_set(rel, &data, false)?;
+            }
+            if trigger {
+                full_reconcile(hook, true)
+            } else {
+                Ok(())
+            }
+        }
+        (K::S3, E::Joined) => {
+            if hook.tools.is_leader()? {
+                hook.tools
+                    .relation_set(rel, &s3::requirer_app_data(&app), true)?;
+            }
+            Ok(())
+        }
+        (K::S3 | K::Saml | K::Oauth, E::Changed) => {
+            let Some(remote) = remote_app(hook, event)? else {
+                return Ok(());
+            };
+            let bag = hook
+                .tools
+                .relation_get(rel, &remote, true)?
+                .unwrap_or_default();
+            let trigger = match kind {
+                K::S3 => s3::changed_triggers_reconcile(&bag),
+                K::Saml => saml::changed_triggers_reconcile(&bag),
+                _ => oauth::reconciles_on(E::Changed, &bag),
+            };
+            match (trigger, kind) {
+                (false, _) => Ok(()),
+                (true, K::Oauth) => full_reconcile(hook, false),
+                (true, _) => full_reconcile(hook, true),
+            }
+        }
+        (K::Oauth, E::Created) => {
+            let state = gather(hook.ctx, hook.meta, hook.tools)?;
+            if let Some(o) = &state.oauth
+                && state.leader
+                && o.data.remote_app.is_some()
+            {
+                let request = oauth::client_request(&state.base_url, &o.options);
+                hook.tools.relation_set(rel, &request, true)?;
+            }
+            Ok(())
+        }
         (K::Database, E::Created) => database_created(hook, event),
         (K::Database, E::Changed) => database_changed(hook, event),
         (K::Rabbitmq, E::Joined) => {
@@ -331,6 +421,33 @@ fn integration_event<R: ToolRunner, P: Pebble>(
         }
         _ => Ok(()),
     }
+}
+
+/// The leader asks the http-proxy provider for a proxy, keeping the requirer id it
+/// already used (`INTERFACES.md` 14).
+fn request_http_proxy<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+    if hook
+        .meta
+        .required_endpoint(http_proxy::ENDPOINT, http_proxy::INTERFACE)
+        .is_none()
+    {
+        return Ok(());
+    }
+    let Some((rel, _)) = the_relation(hook.ctx, hook.tools, http_proxy::ENDPOINT)? else {
+        return Ok(());
+    };
+    if !hook.tools.is_leader()? {
+        return Ok(());
+    }
+    let ours = hook
+        .tools
+        .relation_get(&rel, &hook.ctx.app_name, true)?
+        .unwrap_or_default();
+    let id = http_proxy::requirer_id(ours.get("requests").map(String::as_str))
+        .map_err(|e| HookError::Other(format!("cannot get random bytes: {e}")))?;
+    hook.tools
+        .relation_set(&rel, &http_proxy::request_bag(&id), true)?;
+    Ok(())
 }
 
 /// After `secret-changed`: whether it was the SMTP provider's password secret with

@@ -14,7 +14,7 @@ use crate::django::env::{app_environment, unit_fqdn};
 use crate::django::gunicorn::{
     GEVENT_MISSING, GUNICORN_CONF_PATH, GunicornFeatures, INVALID_WORKER_CLASS, LOG_DIR,
     NO_WORKER_CLASS_ARG, check_config_argv, command_with_worker_class, gunicorn_conf,
-    worker_class_valid,
+    json_logger_module, worker_class_valid,
 };
 use crate::django::layer::{
     DJANGO_SERVICE, LAYER_LABEL, ORIGINAL_SERVICES_PATH, ServiceRole, desired_layer,
@@ -25,7 +25,7 @@ use crate::django::status::{
     CHECK_CONFIG_FAILED, NotReady, PREPARING, StateProblem, WAITING_FOR_PEBBLE, readiness,
     state_problem,
 };
-use crate::integrations::ingress;
+use crate::integrations::{ingress, oauth};
 use crate::juju::context::{HookContext, RelationId};
 use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{HookTools, LogLevel, Status, ToolError, ToolRunner};
@@ -224,6 +224,21 @@ pub fn reconcile<R: ToolRunner, P: Pebble>(
     let blocked = |tools: &mut HookTools<R>, message: &str| -> Result<(), HookError> {
         Ok(set_status(tools, state.leader, &Status::blocked(message))?)
     };
+    // 3. The OAuth scopes, and the client request on the leader.
+    if let Some(o) = &state.oauth {
+        if !oauth::scopes_include_openid(&o.options.scopes) {
+            return blocked(tools, oauth::OPENID_REQUIRED_MESSAGE);
+        }
+        if state.leader
+            && let Some(rel) = &o.relation
+        {
+            tools.relation_set(
+                rel,
+                &oauth::client_request(&state.base_url, &o.options),
+                true,
+            )?;
+        }
+    }
     set_status(tools, state.leader, &Status::maintenance(PREPARING))?;
 
     // 5. Worker class, with the original services loaded between the gevent check and
@@ -282,7 +297,7 @@ pub fn reconcile<R: ToolRunner, P: Pebble>(
         GunicornFeatures {
             juju_3_4: state.juju_3_4,
             tracing: state.tracing_ready(),
-            json_logger: None,
+            json_logger: state.json_logging.then(json_logger_module),
         },
     );
     if !update_gunicorn_conf(pebble, &conf, &django_command, &env)? {

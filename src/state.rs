@@ -10,7 +10,10 @@ use indexmap::IndexMap;
 use crate::django::config::{ConfigState, read_config};
 use crate::django::paas_config::LoggingFormat;
 use crate::integrations::databases::{self, DATABASES, DatabaseData};
-use crate::integrations::{Readiness, SecretLookup, ingress, openfga, rabbitmq, smtp, tracing};
+use crate::integrations::{
+    Readiness, SecretLookup, http_proxy, ingress, oauth, openfga, rabbitmq, redis, s3, saml, smtp,
+    tracing, valkey,
+};
 use crate::juju::context::{Event, HookContext, RelationId, RelationKind};
 use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{HookTools, SecretRead, ToolError, ToolRunner};
@@ -180,6 +183,21 @@ pub struct CharmState {
     pub paas_config_error: Option<String>,
     /// `framework_logging_format: json`.
     pub json_logging: bool,
+    /// The http-proxy relation exists but gives nothing usable.
+    pub http_proxy_invalid: bool,
+    /// The OAuth endpoint, when exactly one is declared.
+    pub oauth: Option<OauthState>,
+    /// More than one endpoint has interface `oauth`.
+    pub oauth_multiple: bool,
+}
+
+/// The OAuth endpoint and what its relation gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OauthState {
+    pub endpoint: String,
+    pub options: oauth::OAuthOptions,
+    pub relation: Option<RelationId>,
+    pub data: oauth::OAuthData,
 }
 
 impl CharmState {
@@ -330,12 +348,24 @@ fn gather_integrations<R: ToolRunner>(
     ctx: &HookContext,
     meta: &CharmMeta,
     tools: &mut HookTools<R>,
-) -> Result<Vec<IntegrationState>, ToolError> {
+    config_values: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(Vec<IntegrationState>, Option<OauthState>), ToolError> {
     let mut out = Vec::new();
+    let mut oauth_state = None;
+    let oauth_choice = oauth::choose_endpoint(
+        meta.requires
+            .iter()
+            .map(|(n, e)| (n.as_str(), e.interface.as_str())),
+    );
     for (name, spec) in &meta.requires {
         let Some(kind) = integration_kind(name, &spec.interface) else {
             continue;
         };
+        if kind == IntegrationKind::Oauth && oauth_choice != oauth::EndpointChoice::One(name) {
+            // Several OAuth endpoints: none is active (Blocked, DJANGO.md 11 row 6).
+            continue;
+        }
+        let mut oauth_data: Option<oauth::OAuthData> = None;
         let related = the_relation(ctx, tools, name)?;
         let env = match (&related, kind) {
             (None, _) => Readiness::NotReady,
@@ -356,8 +386,35 @@ fn gather_integrations<R: ToolRunner>(
             (Some((rel, remote_app)), IntegrationKind::Openfga) => {
                 openfga::env(&openfga::read(tools, rel, remote_app)?)
             }
-            (Some(_), _) => Readiness::NotReady,
+            (Some((rel, remote_app)), IntegrationKind::Redis) => {
+                redis::env(&redis::read(tools, rel, remote_app)?)
+            }
+            (Some((rel, remote_app)), IntegrationKind::Valkey) => {
+                let count = relation_ids(ctx, tools, name)?.len();
+                valkey::env(&valkey::read(tools, rel, remote_app, count)?)
+            }
+            (Some((rel, remote_app)), IntegrationKind::S3) => {
+                s3::env(&s3::read(tools, rel, remote_app)?)
+            }
+            (Some((rel, remote_app)), IntegrationKind::Saml) => {
+                saml::env(&saml::read(tools, rel, remote_app)?)
+            }
+            (Some((rel, remote_app)), IntegrationKind::Oauth) => {
+                let data = oauth::read(tools, rel, remote_app)?;
+                let options = oauth::OAuthOptions::from_config(name, config_values);
+                let env = oauth::env(name, &options.scopes, &data);
+                oauth_data = Some(data);
+                env
+            }
         };
+        if kind == IntegrationKind::Oauth {
+            oauth_state = Some(OauthState {
+                endpoint: name.clone(),
+                options: oauth::OAuthOptions::from_config(name, config_values),
+                relation: related.as_ref().map(|(rel, _)| rel.clone()),
+                data: oauth_data.unwrap_or_default(),
+            });
+        }
         out.push(IntegrationState {
             kind,
             endpoint: name.clone(),
@@ -366,7 +423,26 @@ fn gather_integrations<R: ToolRunner>(
             env,
         });
     }
-    Ok(out)
+    Ok((out, oauth_state))
+}
+
+fn gather_http_proxy<R: ToolRunner>(
+    ctx: &HookContext,
+    meta: &CharmMeta,
+    tools: &mut HookTools<R>,
+    leader: bool,
+) -> Result<Readiness<http_proxy::ProxyUrls>, ToolError> {
+    if meta
+        .required_endpoint(http_proxy::ENDPOINT, http_proxy::INTERFACE)
+        .is_none()
+    {
+        return Ok(Readiness::NotReady);
+    }
+    let Some((rel, remote_app)) = the_relation(ctx, tools, http_proxy::ENDPOINT)? else {
+        return Ok(Readiness::NotReady);
+    };
+    let data = http_proxy::read(tools, &rel, &remote_app, &ctx.app_name, leader)?;
+    Ok(http_proxy::proxies(&data))
 }
 
 /// The scheduler unit: the lowest number among the non-dying units of `goal-state`,
@@ -408,7 +484,18 @@ pub fn gather<R: ToolRunner>(
     let leader = tools.is_leader()?;
     let (peer_relation, peer) = gather_peer(ctx, tools)?;
     let ingress = gather_ingress(ctx, meta, tools)?;
-    let integrations = gather_integrations(ctx, meta, tools)?;
+    let (integrations, oauth) = gather_integrations(ctx, meta, tools, &values)?;
+    let oauth_multiple = matches!(
+        oauth::choose_endpoint(
+            meta.requires
+                .iter()
+                .map(|(n, e)| (n.as_str(), e.interface.as_str()))
+        ),
+        oauth::EndpointChoice::Several
+    );
+    let http_proxy = gather_http_proxy(ctx, meta, tools, leader)?;
+    let (http, https) =
+        http_proxy::effective_proxies(&http_proxy, ctx.http_proxy.clone(), ctx.https_proxy.clone());
     let scheduler_unit = scheduler_unit(ctx, tools, &peer);
     let base_url = match &ingress.url {
         Readiness::Ready(url) => url.clone(),
@@ -431,10 +518,13 @@ pub fn gather<R: ToolRunner>(
         base_url,
         peer,
         proxy: Proxies {
-            http: ctx.http_proxy.clone(),
-            https: ctx.https_proxy.clone(),
+            http,
+            https,
             no_proxy: ctx.no_proxy.clone(),
         },
+        http_proxy_invalid: http_proxy.is_invalid(),
+        oauth,
+        oauth_multiple,
         peer_relation,
         ingress,
         integrations,

@@ -29,6 +29,16 @@ const JSON_POST_FORK: [&str; 6] = [
     "    worker.app.wsgi = _patched_wsgi",
 ];
 
+/// Our JSON logging module (`DJANGO.md` 7.1), shipped in the binary.
+const JSON_LOGGER_FILE: &str = include_str!("../../templates/json_logger.py");
+
+/// The module text as it goes into `gunicorn.conf.py`: without its final newline.
+pub fn json_logger_module() -> &'static str {
+    JSON_LOGGER_FILE
+        .strip_suffix('\n')
+        .unwrap_or(JSON_LOGGER_FILE)
+}
+
 /// What the file depends on besides the `webserver-*` options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct GunicornFeatures<'a> {

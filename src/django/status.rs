@@ -1,6 +1,6 @@
 //! Readiness and the status precedence of `DJANGO.md` 11, as pure functions of the state.
 
-use crate::integrations::Readiness;
+use crate::integrations::{Readiness, http_proxy, oauth};
 use crate::state::{CharmState, IntegrationKind, in_order};
 
 pub const WAITING_FOR_PEBBLE: &str = "Waiting for pebble ready";
@@ -49,6 +49,9 @@ pub fn state_problem(state: &CharmState) -> Option<StateProblem> {
             bad.status_name()
         )));
     }
+    if state.http_proxy_invalid {
+        return Some(blocked(http_proxy::INVALID_MESSAGE.into()));
+    }
     None
 }
 
@@ -72,6 +75,19 @@ pub fn readiness(state: &CharmState) -> Result<(), NotReady> {
             "missing integrations: {}",
             missing.join(", ")
         )));
+    }
+    if let Some(o) = &state.oauth {
+        match oauth::blocked(&o.data, state.ingress.url.is_ready()) {
+            Some(b @ oauth::OAuthBlocked::ClientNotCreated { .. })
+            | Some(b @ oauth::OAuthBlocked::IngressRequired) => {
+                return Err(NotReady::Blocked(b.message()));
+            }
+            // Invalid data is reported by the state check (row 0e).
+            _ => {}
+        }
+    }
+    if state.oauth_multiple {
+        return Err(NotReady::Blocked(oauth::MULTIPLE_ENDPOINTS_MESSAGE.into()));
     }
     let has_database = state
         .integrations
