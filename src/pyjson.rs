@@ -9,6 +9,12 @@ use serde_json::Value;
 use crate::django::config::python_float_repr;
 
 /// `json.dumps(value)`.
+///
+/// ```
+/// use django_charm::pyjson::dumps;
+/// let v = serde_json::json!({"b": [1, 2.5], "a": "café"});
+/// assert_eq!(dumps(&v), r#"{"b": [1, 2.5], "a": "caf\u00e9"}"#);
+/// ```
 pub fn dumps(value: &Value) -> String {
     let mut out = String::new();
     write_value(&mut out, value);
@@ -16,6 +22,10 @@ pub fn dumps(value: &Value) -> String {
 }
 
 /// `json.dumps(list_of_strings)`.
+///
+/// ```
+/// assert_eq!(django_charm::pyjson::dumps_strings(&["a.test", "b"]), r#"["a.test", "b"]"#);
+/// ```
 pub fn dumps_strings<S: AsRef<str>>(items: &[S]) -> String {
     let mut out = String::from("[");
     for (i, item) in items.iter().enumerate() {

@@ -271,6 +271,13 @@ impl HookContext {
 }
 
 /// The two leading decimal numbers of a Juju version: `3.6-beta1` → `(3, 6)`.
+///
+/// ```
+/// use django_charm::juju::context::juju_version_pair;
+/// assert_eq!(juju_version_pair("3.6-beta1"), Some((3, 6)));
+/// assert_eq!(juju_version_pair("3.10.1"), Some((3, 10)));
+/// assert_eq!(juju_version_pair("dev"), None);
+/// ```
 pub fn juju_version_pair(version: &str) -> Option<(u64, u64)> {
     let (major, rest) = version.split_once('.')?;
     let minor_end = rest.find(['.', '-']).unwrap_or(rest.len());
