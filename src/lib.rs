@@ -1,9 +1,23 @@
 //! A Juju Kubernetes charm for Django applications.
 //!
+//! One hook reads as: event (env) → gather one [`state::CharmState`] → decide with pure
+//! functions → apply the difference → status.
+//!
 //! Module map:
 //! * [`juju`]: talking to Juju: the hook context (`env` → [`juju::context::Event`]), the
-//!   hook tools ([`juju::tools::HookTools`]) and the charm's metadata.
-//! * [`pebble`]: talking to the workload container's Pebble ([`pebble::Pebble`]).
+//!   hook tools ([`juju::tools::HookTools`] over a small `ToolRunner`), the charm's
+//!   metadata, and an in-memory Juju ([`juju::memory`]).
+//! * [`pebble`]: talking to the workload container's Pebble ([`pebble::Pebble`]): the
+//!   HTTP client, layers and their combine rules, and an in-memory Pebble.
+//! * [`state`]: gathering the snapshot of one hook.
+//! * [`django`]: the framework rules as pure functions: configuration, environment,
+//!   layer, `gunicorn.conf.py`, migrations, statuses, `paas-config.yaml`.
+//! * [`integrations`]: one module per relation (parse → env → what we write).
+//! * [`cos`]: the observability assets and relation data (pure).
+//! * [`reconcile`]: the apply shell; [`observability`]: publishing the COS data.
+//! * [`charm`]: event routing and the error policy; [`actions`]: the two actions.
+//! * [`simulate`]: one event against the in-memory Juju and Pebble.
+//! * [`pyjson`], [`random`]: Python-compatible JSON; keys, passwords and UUIDs.
 
 pub mod actions;
 pub mod charm;
