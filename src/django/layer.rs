@@ -51,7 +51,7 @@ fn truthy(v: &Value) -> bool {
 }
 
 /// `original-services.json`: services by name (byte order), each with its truthy fields
-/// in [`KEPT_FIELDS`] order, as Python's `json.dumps` writes it.
+/// in `KEPT_FIELDS` order, as Python's `json.dumps` writes it.
 pub fn original_services_json(services: &BTreeMap<String, Service>) -> String {
     let mut out = serde_json::Map::new();
     for (name, svc) in services {

@@ -1,5 +1,7 @@
 //! The Django rules of the charm, as pure functions of the gathered state: the
-//! configuration ([`config`]), the environment ([`env`]), the Pebble layer ([`layer`]).
+//! configuration ([`config`]), the environment ([`mod@env`]), the Pebble layer
+//! ([`layer`]), `gunicorn.conf.py` and the worker class ([`gunicorn`]), migrations
+//! ([`migrations`]), `paas-config.yaml` ([`paas_config`]) and the statuses ([`status`]).
 
 pub mod config;
 pub mod env;

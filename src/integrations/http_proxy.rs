@@ -6,7 +6,7 @@
 //! environment.
 //!
 //! While the relation exists, anything short of a usable response blocks the charm with
-//! one message, so [`proxies`] and [`env`] answer `Invalid` for every such case.
+//! one message, so [`proxies`] and [`fn@env`] answer `Invalid` for every such case.
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
