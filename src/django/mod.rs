@@ -9,4 +9,5 @@ pub mod gunicorn;
 pub mod layer;
 pub mod migrations;
 pub mod paas_config;
+pub mod pack_check;
 pub mod status;
