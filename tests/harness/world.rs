@@ -60,12 +60,17 @@ impl World {
                     .unwrap_or_else(|| CHARMCRAFT_YAML.to_string());
                 let model = self.sim.model.clone();
                 let version = self.sim.juju_version.clone();
+                let paas_config = self.sim.paas_config.clone();
                 let elapsed = &mut self.last_hook_time;
                 self.sim.run_with(event, |env, juju, pebble, reachable| {
                     let mut harness = JujuHarness::new(&charmcraft);
                     harness.state = juju;
                     harness.model_name = model;
                     harness.juju_version = version;
+                    if let Some(text) = &paas_config {
+                        std::fs::write(harness.charm_dir().join("paas-config.yaml"), text)
+                            .expect("paas-config.yaml in the packed charm");
+                    }
                     let socket = harness.socket_path("django-app");
                     let fake = reachable.then(|| FakePebble::start(&socket, pebble.clone()));
                     let path = env["JUJU_DISPATCH_PATH"].clone();
