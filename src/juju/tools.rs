@@ -837,9 +837,24 @@ fn args<const N: usize>(items: [&str; N]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
+/// The JSON document sent on stdin to `relation-set` / `state-set`. Juju reads it as
+/// YAML, which refuses raw control characters (DEL included) and some non-ASCII ones,
+/// so everything outside printable ASCII is sent as a `\uXXXX` escape.
 fn to_json_bytes(data: &Databag) -> Vec<u8> {
-    // A map of strings always serialises; fall back to an empty object rather than panic.
-    serde_json::to_vec(data).unwrap_or_else(|_| b"{}".to_vec())
+    let map: serde_json::Map<String, Value> = data
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let text = crate::pyjson::dumps(&Value::Object(map));
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\u{7f}' {
+            out.push_str("\\u007f");
+        } else {
+            out.push(c);
+        }
+    }
+    out.into_bytes()
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(
@@ -1018,6 +1033,20 @@ mod tests {
             t.runner().calls[1].1,
             ["--application=True", "active", "--", ""]
         );
+    }
+
+    #[test]
+    fn relation_data_on_stdin_is_printable_ascii() {
+        let mut t = tools(vec![(0, "", "")]);
+        let data: Databag = [("k".to_string(), "a\u{7f}b\u{0}c é \u{85}".to_string())]
+            .into_iter()
+            .collect();
+        t.relation_set(&RelationId::new("db", 1), &data, false)
+            .unwrap();
+        let stdin = t.runner().calls[0].2.clone().unwrap();
+        assert!(stdin.iter().all(|b| (0x20..0x7f).contains(b)), "{stdin:?}");
+        let back: Databag = serde_json::from_slice(&stdin).unwrap();
+        assert_eq!(back, data);
     }
 
     #[test]
