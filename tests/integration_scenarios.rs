@@ -358,6 +358,16 @@ fn required_integrations_arrive_one_by_one(mode: Mode) {
     assert_eq!(env["S3_BUCKET"], "django-k8s");
     assert_eq!(env["S3_ENDPOINT"], "https://s3.example.com");
     assert_eq!(env["POSTGRESQL_DB_USERNAME"], "relation_id_3");
+
+    // S3 goes away again: blocked in that same hook, services stopped; the layer
+    // added earlier keeps its (stale) environment.
+    let out = run(&mut w, "s3-relation-broken");
+    assert_eq!(out.juju.unit_status, blocked("missing integrations: s3"));
+    assert_eq!(
+        op_names(out.ops()),
+        ["stop django,statsd-exporter", PENDING]
+    );
+    assert_eq!(out.django_env(), env);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1709,6 +1719,24 @@ fn a_non_leader_writes_no_app_data(mode: Mode) {
             "{endpoint}"
         );
     }
+
+    // Tracing without an `otlp_http` receiver is simply not ready, on every unit.
+    provider_app_data(
+        &mut w,
+        "tracing",
+        bag(&[(
+            "receivers",
+            r#"[{"protocol": {"name": "otlp_grpc", "type": "grpc"}, "url": "http://test-ip:4317"}]"#,
+        )]),
+    );
+    let out = run(&mut w, "tracing-relation-changed");
+    assert_eq!(out.juju.unit_status, active(), "{}", out.report());
+    assert!(!out.django_env().contains_key("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    provider_app_data(&mut w, "tracing", receivers("http://test-ip:4318"));
+    let before = current_env(&w);
+    let out = run(&mut w, "tracing-relation-changed");
+    assert_eq!(changes(&before, &out.django_env()), set(&TRACING_VARS));
+    assert!(our_app_bag(&out, "tracing").is_empty());
 }
 
 /// Row 3: required integrations without usable data, named in the spec's order
@@ -1741,6 +1769,185 @@ fn missing_integrations_in_the_spec_order(mode: Mode) {
         )
     );
     assert_eq!(op_names(out.ops()), [PENDING]);
+}
+
+/// The events of `DJANGO.md` 12 that reconcile only under a condition, with the
+/// condition unmet: nothing happens (no Pebble call, no status).
+fn conditional_events_with_their_condition_unmet(mode: Mode) {
+    let mut w = running(mode, &[MYSQL, REDIS, S3, SAML, SMTP, OPENFGA, RABBITMQ]);
+    let status_calls = |out: &Outcome| {
+        out.calls()
+            .iter()
+            .filter(|c| c.tool == "status-set")
+            .count()
+    };
+
+    // mysql: username and password arriving in different hooks.
+    relate(&mut w, 6, "mysql", "mysql-k8s", &["mysql-k8s/0"]);
+    provider_app_data(&mut w, "mysql", bag(&[("username", "app")]));
+    let out = run(&mut w, "mysql-relation-changed");
+    assert!(out.ops().is_empty() && status_calls(&out) == 0);
+    provider_app_data(
+        &mut w,
+        "mysql",
+        bag(&[("password", "s3cret"), ("username", "app")]),
+    );
+    let out = run(&mut w, "mysql-relation-changed");
+    assert!(out.ops().is_empty() && status_calls(&out) == 0);
+    // The endpoints complete the data: M.
+    provider_app_data(&mut w, "mysql", mysql_provider("mysql-primary:3306"));
+    let out = run(&mut w, "mysql-relation-changed");
+    assert_forced_migration(&out);
+
+    // redis: a change without a remote unit.
+    relate(&mut w, 5, "redis", "redis-k8s", &[]);
+    let out = run(&mut w, "redis-relation-changed");
+    assert!(out.ops().is_empty() && status_calls(&out) == 0);
+
+    // s3: only one of the keys.
+    relate(&mut w, 7, "s3", "s3-integrator", &["s3-integrator/0"]);
+    provider_app_data(&mut w, "s3", bag(&[("access-key", "AK"), ("bucket", "b")]));
+    let out = run(&mut w, "s3-relation-changed");
+    assert!(out.ops().is_empty() && status_calls(&out) == 0);
+    // (Such a bag is invalid, and would block every later reconcile.)
+    w.juju.relations.retain(|r| r.endpoint != "s3");
+
+    // saml, smtp, openfga: nothing published yet.
+    relate(
+        &mut w,
+        12,
+        "saml",
+        "saml-integrator",
+        &["saml-integrator/0"],
+    );
+    relate(
+        &mut w,
+        15,
+        "smtp",
+        "smtp-integrator",
+        &["smtp-integrator/0"],
+    );
+    relate(&mut w, 16, "openfga", "openfga-k8s", &["openfga-k8s/0"]);
+    for endpoint in ["saml", "smtp", "openfga"] {
+        let out = run(&mut w, &format!("{endpoint}-relation-changed"));
+        assert!(
+            out.ops().is_empty() && status_calls(&out) == 0,
+            "{endpoint}"
+        );
+    }
+    // openfga: departed does nothing even with data.
+    provider_app_data(&mut w, "openfga", openfga_provider(("token", "test-token")));
+    let out = run(&mut w, "openfga-relation-departed");
+    assert!(out.ops().is_empty() && status_calls(&out) == 0);
+
+    // rabbitmq: a password without a hostname is not usable; departed with usable
+    // data is M.
+    relate(&mut w, 13, "rabbitmq", "rabbitmq-k8s", &["rabbitmq-k8s/0"]);
+    provider_app_data(&mut w, "rabbitmq", bag(&[("password", "Xy12")]));
+    let out = run(&mut w, "rabbitmq-relation-changed");
+    assert!(out.ops().is_empty() && status_calls(&out) == 0);
+    provider_app_data(
+        &mut w,
+        "rabbitmq",
+        bag(&[("hostname", RABBITMQ_HOST), ("password", "Xy12")]),
+    );
+    let out = run(&mut w, "rabbitmq-relation-departed");
+    assert_forced_migration(&out);
+}
+
+/// The other SMTP examples: `none` values are left out; short values that are not
+/// exactly `none` stay (`DJANGO.md` 17 item 4).
+fn smtp_none_filter(mode: Mode) {
+    let mut w = running(mode, &[SMTP]);
+    relate(
+        &mut w,
+        15,
+        "smtp",
+        "smtp-integrator",
+        &["smtp-integrator/0"],
+    );
+    provider_app_data(
+        &mut w,
+        "smtp",
+        bag(&[
+            ("auth_type", "none"),
+            ("domain", "example.com"),
+            ("host", "test-ip"),
+            ("port", "1025"),
+            ("skip_ssl_verify", "False"),
+            ("transport_security", "none"),
+        ]),
+    );
+    let before = current_env(&w);
+    let out = run(&mut w, "smtp-relation-changed");
+    assert_eq!(
+        changes(&before, &out.django_env()),
+        set(&[
+            ("SMTP_HOST", "test-ip"),
+            ("SMTP_PORT", "1025"),
+            ("SMTP_DOMAIN", "example.com"),
+            ("SMTP_SKIP_SSL_VERIFY", "False"),
+        ])
+    );
+    provider_app_data(
+        &mut w,
+        "smtp",
+        bag(&[
+            ("host", "smtp.example.com"),
+            ("port", "25"),
+            ("user", "no"),
+            ("password", "pw"),
+            ("auth_type", "plain"),
+            ("transport_security", "tls"),
+            ("domain", "one"),
+            ("skip_ssl_verify", "True"),
+        ]),
+    );
+    let before = current_env(&w);
+    let out = run(&mut w, "smtp-relation-changed");
+    assert_eq!(
+        changes(&before, &out.django_env()),
+        set(&[
+            ("SMTP_HOST", "smtp.example.com"),
+            ("SMTP_PORT", "25"),
+            ("SMTP_USER", "no"),
+            ("SMTP_PASSWORD", "pw"),
+            ("SMTP_AUTH_TYPE", "plain"),
+            ("SMTP_TRANSPORT_SECURITY", "tls"),
+            ("SMTP_DOMAIN", "one"),
+            ("SMTP_SKIP_SSL_VERIFY", "True"),
+        ])
+    );
+}
+
+/// The client request follows the configuration and the ingress URL (with a path).
+fn oauth_client_request_follows_config_and_ingress(mode: Mode) {
+    let mut w = oidc_world(mode, &[OIDC]);
+    relate(&mut w, 11, "oidc", "hydra", &["hydra/0"]);
+    provider_app_data(&mut w, "oidc", hydra_with_client());
+    run(&mut w, "config-changed");
+    provider_app_data(
+        &mut w,
+        "ingress",
+        bag(&[("ingress", r#"{"url": "http://juju.test/prod-blog"}"#)]),
+    );
+    w.juju
+        .config
+        .insert("oidc-scopes".into(), "openid email".into());
+    w.juju
+        .config
+        .insert("oidc-redirect-path".into(), "callback".into());
+    let out = run(&mut w, "config-changed");
+    assert_eq!(out.juju.unit_status, active(), "{}", out.report());
+    let ours = our_app_bag(&out, "oidc");
+    assert_eq!(ours["redirect_uri"], "http://juju.test/prod-blog/callback");
+    assert_eq!(ours["scope"], "openid email");
+    let env = out.django_env();
+    assert_eq!(
+        env["DJANGO_OIDC_CLIENT_KWARGS"],
+        r#"{"scope": "openid email"}"#
+    );
+    assert_eq!(env["DJANGO_BASE_URL"], "http://juju.test/prod-blog");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1988,6 +2195,9 @@ in_both_modes!(
     oauth_malformed_then_fixed,
     a_non_leader_writes_no_app_data,
     missing_integrations_in_the_spec_order,
+    conditional_events_with_their_condition_unmet,
+    smtp_none_filter,
+    oauth_client_request_follows_config_and_ingress,
     oauth_client_not_created_then_ingress_missing,
     two_oauth_endpoints_are_not_supported,
     oauth_scopes_without_openid,
