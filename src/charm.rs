@@ -300,7 +300,7 @@ fn integration_event<R: ToolRunner, P: Pebble>(
         (_, E::Broken) => full_reconcile(hook, false),
         (K::Valkey, E::Created) => {
             if hook.tools.is_leader()? {
-                let salt = valkey::random_salt().map_err(|e| HookError::Other(e.to_string()))?;
+                let salt = valkey::random_salt()?;
                 hook.tools
                     .relation_set(rel, &valkey::request(&salt), true)?;
             }
@@ -443,8 +443,7 @@ fn request_http_proxy<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(),
         .tools
         .relation_get(&rel, &hook.ctx.app_name, true)?
         .unwrap_or_default();
-    let id = http_proxy::requirer_id(ours.get("requests").map(String::as_str))
-        .map_err(|e| HookError::Other(format!("cannot get random bytes: {e}")))?;
+    let id = http_proxy::requirer_id(ours.get("requests").map(String::as_str))?;
     hook.tools
         .relation_set(&rel, &http_proxy::request_bag(&id), true)?;
     Ok(())

@@ -16,6 +16,7 @@ use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::{Event, RelationId, RelationKind};
 use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError, ToolRunner};
 use crate::pyjson;
+use crate::random::{self, RandomError};
 
 pub const ENDPOINT: &str = "http-proxy";
 pub const INTERFACE: &str = "http_proxy";
@@ -112,33 +113,11 @@ pub fn kept_requirer_id(own_requests: Option<&str>) -> Option<String> {
     }
 }
 
-/// A random (version 4) UUID from 16 random bytes, lower-case and hyphenated.
-pub fn uuid_v4(mut bytes: [u8; 16]) -> String {
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
-/// A new random requirer id.
-pub fn new_requirer_id() -> Result<String, getrandom::Error> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)?;
-    Ok(uuid_v4(bytes))
-}
-
 /// The id to request under: the kept one, else a new random one.
-pub fn requirer_id(own_requests: Option<&str>) -> Result<String, getrandom::Error> {
+pub fn requirer_id(own_requests: Option<&str>) -> Result<String, RandomError> {
     match kept_requirer_id(own_requests) {
         Some(id) => Ok(id),
-        None => new_requirer_id(),
+        None => random::uuid_v4(),
     }
 }
 
@@ -412,7 +391,7 @@ mod tests {
             let id = requirer_id(unusable).unwrap();
             assert_is_v4(&id);
         }
-        assert_ne!(new_requirer_id().unwrap(), new_requirer_id().unwrap());
+        assert_ne!(requirer_id(None).unwrap(), requirer_id(None).unwrap());
     }
 
     fn assert_is_v4(id: &str) {
@@ -432,19 +411,6 @@ mod tests {
         assert!(
             matches!(groups[3].chars().next(), Some('8' | '9' | 'a' | 'b')),
             "variant: {id}"
-        );
-    }
-
-    #[test]
-    fn uuid_formatting() {
-        assert_eq!(uuid_v4([0; 16]), "00000000-0000-4000-8000-000000000000");
-        assert_eq!(uuid_v4([0xff; 16]), "ffffffff-ffff-4fff-bfff-ffffffffffff");
-        assert_eq!(
-            uuid_v4([
-                0x0f, 0x8f, 0xad, 0x5b, 0xd9, 0xcb, 0x06, 0x9f, 0x21, 0x65, 0x70, 0x86, 0x77, 0x28,
-                0x95, 0x0e
-            ]),
-            OUR_ID
         );
     }
 

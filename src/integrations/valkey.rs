@@ -12,6 +12,7 @@ use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::RelationId;
 use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError, ToolRunner};
 use crate::pyjson;
+use crate::random::{self, RandomError};
 
 pub const ENDPOINT: &str = "valkey";
 pub const INTERFACE: &str = "valkey_client";
@@ -23,7 +24,6 @@ pub const RESOURCE: &str = "*";
 /// The contract version we speak.
 const CONTRACT_VERSION: &str = "v1";
 /// Salts are 16 characters from this alphabet.
-const SALT_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const SALT_LEN: usize = 16;
 
 /// The secret pointers of a response we resolve, with the secret group they name.
@@ -77,28 +77,14 @@ pub struct ValkeyData {
 /// The first 16 hex digits of `sha256("<resource>:<salt>")`: how the contract derives a
 /// request id, so both sides can recompute it.
 pub fn request_id(resource: &str, salt: &str) -> String {
-    let digest = sha256(format!("{resource}:{salt}").as_bytes());
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{resource}:{salt}").as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// A fresh salt: 16 random characters from `[A-Za-z0-9]`.
-pub fn random_salt() -> Result<String, getrandom::Error> {
-    let mut salt = String::with_capacity(SALT_LEN);
-    let mut buf = [0u8; 32];
-    while salt.len() < SALT_LEN {
-        getrandom::fill(&mut buf)?;
-        // Rejection sampling keeps the 62 characters equally likely.
-        let limit = (256 / SALT_ALPHABET.len() * SALT_ALPHABET.len()) as u8;
-        for b in buf.iter().filter(|b| **b < limit) {
-            if salt.len() == SALT_LEN {
-                break;
-            }
-            salt.push(char::from(
-                SALT_ALPHABET[usize::from(*b) % SALT_ALPHABET.len()],
-            ));
-        }
-    }
-    Ok(salt)
+pub fn random_salt() -> Result<String, RandomError> {
+    random::alphanumeric(SALT_LEN)
 }
 
 /// What the leader writes on `valkey-relation-created` (app bag), for a given salt.
@@ -467,77 +453,6 @@ pub fn changed_triggers_reconcile(previous: Option<&str>, remote_app_bag: &Datab
     })
 }
 
-// ---------------------------------------------------------------------------------------
-// SHA-256 (FIPS 180-4), for the request id: the one place we need a digest, too small
-// to justify a dependency.
-
-const K: [u32; 64] = [
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-];
-
-fn sha256(message: &[u8]) -> [u8; 32] {
-    let mut h: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-        0x5be0cd19,
-    ];
-    let mut padded = message.to_vec();
-    padded.push(0x80);
-    while padded.len() % 64 != 56 {
-        padded.push(0);
-    }
-    padded.extend_from_slice(&((message.len() as u64).wrapping_mul(8)).to_be_bytes());
-    for block in padded.chunks_exact(64) {
-        let mut w = [0u32; 64];
-        for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16]
-                .wrapping_add(s0)
-                .wrapping_add(w[i - 7])
-                .wrapping_add(s1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
-        for i in 0..64 {
-            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-            let ch = (e & f) ^ (!e & g);
-            let t1 = hh
-                .wrapping_add(s1)
-                .wrapping_add(ch)
-                .wrapping_add(K[i])
-                .wrapping_add(w[i]);
-            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-            let maj = (a & b) ^ (a & c) ^ (b & c);
-            let t2 = s0.wrapping_add(maj);
-            hh = g;
-            g = f;
-            f = e;
-            e = d.wrapping_add(t1);
-            d = c;
-            c = b;
-            b = a;
-            a = t1.wrapping_add(t2);
-        }
-        for (slot, v) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
-            *slot = slot.wrapping_add(v);
-        }
-    }
-    let mut out = [0u8; 32];
-    for (chunk, word) in out.chunks_exact_mut(4).zip(h) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,10 +469,6 @@ mod tests {
         p.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
-    }
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     const RID: &str = "0123456789abcdef";
@@ -850,39 +761,6 @@ mod tests {
         assert_eq!(a.len(), 16);
         assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()), "{a}");
         assert_ne!(a, b);
-    }
-
-    #[test]
-    fn sha256_known_answers() {
-        let cases: [(&[u8], &str); 5] = [
-            (
-                b"",
-                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-            ),
-            (
-                b"abc",
-                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-            ),
-            (
-                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-                "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
-            ),
-            (
-                &[b'a'; 55],
-                "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318",
-            ),
-            (
-                &[b'a'; 64],
-                "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb",
-            ),
-        ];
-        for (input, digest) in cases {
-            assert_eq!(hex(&sha256(input)), digest);
-        }
-        assert_eq!(
-            hex(&sha256(&[b'a'; 1000])),
-            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"
-        );
     }
 
     #[test]
