@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 
 use django_charm::integrations::valkey;
 use django_charm::juju::memory::{RelationState, SecretState};
-use django_charm::juju::tools::{Databag, Status, StatusKind};
-use django_charm::pebble::memory::{PebbleOp, ServiceStatus};
+use django_charm::juju::tools::Databag;
+use django_charm::pebble::memory::ServiceStatus;
 use django_charm::simulate::{CHARMCRAFT_YAML, EXAMPLE, Outcome, Simulation};
 
 mod harness;
 
+use harness::scenario::*;
 use harness::world::{Mode, World};
 
 type Env = BTreeMap<String, String>;
@@ -22,13 +23,6 @@ type Changes = BTreeMap<String, Option<String>>;
 
 // ---------------------------------------------------------------------------------------
 // The world
-
-fn bag(pairs: &[(&str, &str)]) -> Databag {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 const INGRESS_ENDPOINT: &str = "  ingress:\n    interface: ingress\n    limit: 1\n";
 
@@ -128,20 +122,6 @@ fn our_unit_bag(out: &Outcome, endpoint: &str) -> Databag {
 // ---------------------------------------------------------------------------------------
 // Running events and reading outcomes
 
-fn run(w: &mut World, event: &str) -> Outcome {
-    let out = w.run(event);
-    assert_eq!(out.exit_code, 0, "{event}:\n{}", out.report());
-    out
-}
-
-fn blocked(m: &str) -> Option<Status> {
-    Some(Status::new(StatusKind::Blocked, m))
-}
-
-fn active() -> Option<Status> {
-    Some(Status::active())
-}
-
 /// The `django` service environment in the plan as it is now.
 fn current_env(w: &World) -> Env {
     w.pebble
@@ -176,36 +156,9 @@ fn unset(pairs: &[(&str, &str)]) -> Changes {
     pairs.iter().map(|(k, _)| (k.to_string(), None)).collect()
 }
 
-fn op_names(ops: &[PebbleOp]) -> Vec<String> {
-    ops.iter()
-        .map(|op| match op {
-            PebbleOp::AddLayer { label, .. } => format!("add-layer {label}"),
-            PebbleOp::ServiceAction { action, services } => {
-                format!("{} {}", action.as_str(), services.join(","))
-            }
-            PebbleOp::Push { path, content, .. } => match path.as_str() {
-                "/tmp/django/state/database-migration-status" => {
-                    format!(
-                        "write {path} {}",
-                        String::from_utf8_lossy(content.as_bytes())
-                    )
-                }
-                _ => format!("write {path}"),
-            },
-            PebbleOp::MakeDir { path, .. } => format!("mkdir {path}"),
-            PebbleOp::Remove { path, .. } => format!("remove {path}"),
-            PebbleOp::Exec { command, .. } => format!("exec {}", command.join(" ")),
-            PebbleOp::Signal { signal, services } => {
-                format!("signal {signal} {}", services.join(","))
-            }
-        })
-        .collect()
-}
-
 const PENDING: &str = "write /tmp/django/state/database-migration-status PENDING";
 const COMPLETED: &str = "write /tmp/django/state/database-migration-status COMPLETED";
 const MIGRATE: &str = "exec python3 manage.py migrate";
-const CHECK_CONFIG: &str = "exec /bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k sync --check-config";
 
 /// An M event on a running app: `PENDING` first, then the reconcile runs the migration
 /// again and ends Active.
@@ -2145,23 +2098,6 @@ fn invalid_data_before_missing_before_oauth(mode: Mode) {
     );
     let out = run(&mut w, "config-changed");
     assert_eq!(out.juju.unit_status, blocked("Please check hydra charm!"));
-}
-
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Mode::Memory)
-            })*
-        }
-        mod dispatch {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Mode::Dispatch)
-            })*
-        }
-    };
 }
 
 in_both_modes!(

@@ -7,63 +7,16 @@
 use django_charm::cos::grafana::decode_content;
 use django_charm::django::gunicorn::json_logger_module;
 use django_charm::juju::memory::{RelationState, ToolFailure};
-use django_charm::juju::tools::{Databag, Status, StatusKind};
+use django_charm::juju::tools::Databag;
 use django_charm::pebble::layer::{LogTarget, Override};
 use django_charm::pebble::memory::{PebbleOp, ServiceStatus};
-use django_charm::simulate::{CHARMCRAFT_YAML, EXAMPLE, Outcome, Simulation};
+use django_charm::simulate::{CHARMCRAFT_YAML, Outcome, Simulation};
 use serde_json::Value;
 
 mod harness;
 
+use harness::scenario::*;
 use harness::world::{Mode, World};
-
-fn bag(pairs: &[(&str, &str)]) -> Databag {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-/// The embedded example: leader `django-k8s/0` with peer key, PostgreSQL and ingress.
-fn example() -> Simulation {
-    Simulation::from_yaml(EXAMPLE).unwrap()
-}
-
-fn world(mode: Mode) -> World {
-    World::new(example(), mode)
-}
-
-fn blocked(m: &str) -> Option<Status> {
-    Some(Status::new(StatusKind::Blocked, m))
-}
-
-fn active() -> Option<Status> {
-    Some(Status::active())
-}
-
-fn run(sim: &mut World, event: &str) -> Outcome {
-    let out = sim.run(event);
-    assert_eq!(out.exit_code, 0, "{event}:\n{}", out.report());
-    out
-}
-
-fn op_names(ops: &[PebbleOp]) -> Vec<String> {
-    ops.iter()
-        .map(|op| match op {
-            PebbleOp::AddLayer { label, .. } => format!("add-layer {label}"),
-            PebbleOp::ServiceAction { action, services } => {
-                format!("{} {}", action.as_str(), services.join(","))
-            }
-            PebbleOp::Push { path, .. } => format!("write {path}"),
-            PebbleOp::MakeDir { path, .. } => format!("mkdir {path}"),
-            PebbleOp::Remove { path, .. } => format!("remove {path}"),
-            PebbleOp::Exec { command, .. } => format!("exec {}", command.join(" ")),
-            PebbleOp::Signal { signal, services } => {
-                format!("signal {signal} {}", services.join(","))
-            }
-        })
-        .collect()
-}
 
 /// A relation of this unit to `remote_app`, with these remote units and their bags.
 fn relation(id: u64, endpoint: &str, remote_app: &str, units: &[(&str, Databag)]) -> RelationState {
@@ -732,7 +685,6 @@ fn logging_on_pebble_ready_for_non_leaders_and_old_juju(mode: Mode) {
 // paas-config.yaml
 // ---------------------------------------------------------------------------------
 
-const CHECK_CONFIG: &str = "exec /bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k sync --check-config";
 const PLAIN_CONF: &str = "bind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'";
 
 fn json_conf(options: &str) -> String {
@@ -826,23 +778,6 @@ fn paas_config_invalid_blocks_and_json_logging(mode: Mode) {
         };
         assert_eq!(conf(&out), expected, "{text:?}");
     }
-}
-
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Mode::Memory)
-            })*
-        }
-        mod dispatch {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Mode::Dispatch)
-            })*
-        }
-    };
 }
 
 in_both_modes!(

@@ -4,75 +4,14 @@
 //! binary, the fake hook tools and the fake Pebble server.
 
 use django_charm::juju::memory::{ActionState, SecretState};
-use django_charm::juju::tools::{Databag, Status, StatusKind};
+use django_charm::juju::tools::{Databag, Status};
 use django_charm::pebble::memory::{ExecRule, PebbleOp, ServiceStatus};
-use django_charm::simulate::{EXAMPLE, Outcome, Simulation};
+use django_charm::simulate::Simulation;
 
 mod harness;
 
-use harness::world::{Mode, World};
-
-fn bag(pairs: &[(&str, &str)]) -> Databag {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-/// The embedded example: leader with peer key, PostgreSQL and ingress data.
-fn example() -> Simulation {
-    Simulation::from_yaml(EXAMPLE).unwrap()
-}
-
-fn world(mode: Mode) -> World {
-    World::new(example(), mode)
-}
-
-fn blocked(m: &str) -> Option<Status> {
-    Some(Status::new(StatusKind::Blocked, m))
-}
-
-fn waiting(m: &str) -> Option<Status> {
-    Some(Status::new(StatusKind::Waiting, m))
-}
-
-fn active() -> Option<Status> {
-    Some(Status::active())
-}
-
-fn run(sim: &mut World, event: &str) -> Outcome {
-    let out = sim.run(event);
-    assert_eq!(out.exit_code, 0, "{event}:\n{}", out.report());
-    out
-}
-
-fn op_names(ops: &[PebbleOp]) -> Vec<String> {
-    ops.iter()
-        .map(|op| match op {
-            PebbleOp::AddLayer { label, .. } => format!("add-layer {label}"),
-            PebbleOp::ServiceAction { action, services } => {
-                format!("{} {}", action.as_str(), services.join(","))
-            }
-            PebbleOp::Push { path, content, .. } => match path.as_str() {
-                "/tmp/django/state/database-migration-status" => {
-                    format!(
-                        "write {path} {}",
-                        String::from_utf8_lossy(content.as_bytes())
-                    )
-                }
-                _ => format!("write {path}"),
-            },
-            PebbleOp::MakeDir { path, .. } => format!("mkdir {path}"),
-            PebbleOp::Remove { path, .. } => format!("remove {path}"),
-            PebbleOp::Exec { command, .. } => format!("exec {}", command.join(" ")),
-            PebbleOp::Signal { signal, services } => {
-                format!("signal {signal} {}", services.join(","))
-            }
-        })
-        .collect()
-}
-
-const CHECK_CONFIG: &str = "exec /bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k sync --check-config";
+use harness::scenario::*;
+use harness::world::Mode;
 
 fn worked_example_of_a_first_reconcile(mode: Mode) {
     let mut sim = world(mode);
@@ -977,23 +916,6 @@ fn a_failing_hook_tool_fails_the_hook_and_buffers_nothing(mode: Mode) {
             .is_empty(),
         "rolled back"
     );
-}
-
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Mode::Memory)
-            })*
-        }
-        mod dispatch {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Mode::Dispatch)
-            })*
-        }
-    };
 }
 
 in_both_modes!(

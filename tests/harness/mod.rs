@@ -5,4 +5,5 @@
 
 pub mod fake_pebble;
 pub mod juju;
+pub mod scenario;
 pub mod world;

@@ -1,0 +1,94 @@
+#![allow(unused_macros, unused_imports)]
+
+//! What the scenario test files share: small builders and readers of outcomes, and the
+//! macro that runs each scenario in both modes.
+
+use django_charm::juju::tools::{Databag, Status, StatusKind};
+use django_charm::pebble::memory::PebbleOp;
+use django_charm::simulate::{EXAMPLE, Outcome, Simulation};
+
+use super::world::{Mode, World};
+
+/// The `gunicorn --check-config` exec of the example rock.
+pub const CHECK_CONFIG: &str = "exec /bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k sync --check-config";
+
+pub fn bag(pairs: &[(&str, &str)]) -> Databag {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The embedded example: leader with peer key, PostgreSQL and ingress data.
+pub fn example() -> Simulation {
+    Simulation::from_yaml(EXAMPLE).expect("the embedded example parses")
+}
+
+pub fn world(mode: Mode) -> World {
+    World::new(example(), mode)
+}
+
+pub fn blocked(m: &str) -> Option<Status> {
+    Some(Status::new(StatusKind::Blocked, m))
+}
+
+pub fn waiting(m: &str) -> Option<Status> {
+    Some(Status::new(StatusKind::Waiting, m))
+}
+
+pub fn active() -> Option<Status> {
+    Some(Status::active())
+}
+
+/// Run an event that must succeed (exit 0).
+pub fn run(sim: &mut World, event: &str) -> Outcome {
+    let out = sim.run(event);
+    assert_eq!(out.exit_code, 0, "{event}:\n{}", out.report());
+    out
+}
+
+/// Pebble operations in a short form; writes of the migration status show the value.
+pub fn op_names(ops: &[PebbleOp]) -> Vec<String> {
+    ops.iter()
+        .map(|op| match op {
+            PebbleOp::AddLayer { label, .. } => format!("add-layer {label}"),
+            PebbleOp::ServiceAction { action, services } => {
+                format!("{} {}", action.as_str(), services.join(","))
+            }
+            PebbleOp::Push { path, content, .. } => match path.as_str() {
+                "/tmp/django/state/database-migration-status" => {
+                    format!(
+                        "write {path} {}",
+                        String::from_utf8_lossy(content.as_bytes())
+                    )
+                }
+                _ => format!("write {path}"),
+            },
+            PebbleOp::MakeDir { path, .. } => format!("mkdir {path}"),
+            PebbleOp::Remove { path, .. } => format!("remove {path}"),
+            PebbleOp::Exec { command, .. } => format!("exec {}", command.join(" ")),
+            PebbleOp::Signal { signal, services } => {
+                format!("signal {signal} {}", services.join(","))
+            }
+        })
+        .collect()
+}
+
+/// `in_both_modes!(a, b)`: tests `memory::a`, `dispatch::a`, ... calling `a(mode)`.
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Mode::Memory)
+            })*
+        }
+        mod dispatch {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Mode::Dispatch)
+            })*
+        }
+    };
+}
+pub(crate) use in_both_modes;
