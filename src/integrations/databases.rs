@@ -183,13 +183,7 @@ pub fn changed_triggers_reconcile(previous: &Databag, current: &Databag) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bag(pairs: &[(&str, &str)]) -> Databag {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::integrations::testing::bag;
 
     fn plain(pairs: &[(&str, &str)]) -> DatabaseData {
         DatabaseData {

@@ -320,17 +320,11 @@ pub fn effective_proxies(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::testing::{bag, calls};
     use crate::juju::context::RelationEvent;
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
 
     const OUR_ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
-
-    fn bag(pairs: &[(&str, &str)]) -> Databag {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn own_requests() -> String {
         request_bag(OUR_ID)["requests"].clone()
@@ -653,16 +647,6 @@ mod tests {
             ..JujuState::default()
         };
         HookTools::new(MemoryJuju::new(state, HookScope::default()))
-    }
-
-    fn calls(tools: &HookTools<MemoryJuju>) -> Vec<String> {
-        tools
-            .runner()
-            .state
-            .calls
-            .iter()
-            .map(|c| format!("{} {}", c.tool, c.args.join(" ")))
-            .collect()
     }
 
     fn user_secret() -> SecretState {

@@ -66,13 +66,7 @@ pub fn replace_bag(existing: &Databag, new: &Databag) -> Databag {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bag(pairs: &[(&str, &str)]) -> Databag {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::integrations::testing::bag;
 
     #[test]
     fn provider_urls() {

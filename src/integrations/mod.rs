@@ -18,6 +18,32 @@ pub mod valkey;
 
 use crate::juju::tools::SecretContent;
 
+/// Helpers the modules' unit tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::juju::memory::MemoryJuju;
+    use crate::juju::tools::{Databag, HookTools};
+
+    /// A databag from pairs, in order.
+    pub fn bag(pairs: &[(&str, &str)]) -> Databag {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The hook tool calls made so far, as `tool arg arg ...`.
+    pub fn calls(tools: &HookTools<MemoryJuju>) -> Vec<String> {
+        tools
+            .runner()
+            .state
+            .calls
+            .iter()
+            .map(|c| format!("{} {}", c.tool, c.args.join(" ")))
+            .collect()
+    }
+}
+
 /// Where an integration stands (`INTERFACES.md` 1.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness<T> {

@@ -423,14 +423,8 @@ fn is_truth_value(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::testing::{bag, calls};
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
-
-    fn bag(pairs: &[(&str, &str)]) -> Databag {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     /// `OAUTH_RELATION_DATA_EXAMPLE` of the reference's tests, plus `client_secret_id`.
     fn example_bag() -> Databag {
@@ -771,16 +765,6 @@ mod tests {
             ..JujuState::default()
         };
         HookTools::new(MemoryJuju::new(state, HookScope::default()))
-    }
-
-    fn calls(tools: &HookTools<MemoryJuju>) -> Vec<String> {
-        tools
-            .runner()
-            .state
-            .calls
-            .iter()
-            .map(|c| format!("{} {}", c.tool, c.args.join(" ")))
-            .collect()
     }
 
     #[test]

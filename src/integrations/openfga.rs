@@ -101,14 +101,8 @@ pub fn changed_triggers_reconcile(data: &OpenFgaData) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::testing::bag;
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
-
-    fn bag(pairs: &[(&str, &str)]) -> Databag {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn plain(pairs: &[(&str, &str)]) -> OpenFgaData {
         OpenFgaData {

@@ -189,14 +189,8 @@ pub fn changed_triggers_reconcile(data: &RabbitMqData) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::testing::bag;
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
-
-    fn bag(pairs: &[(&str, &str)]) -> Databag {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn ready(r: Readiness<IndexMap<String, String>>) -> IndexMap<String, String> {
         match r {

@@ -113,14 +113,8 @@ pub fn joined_or_changed_triggers_reconcile(remote_unit: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::testing::bag;
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState};
-
-    fn bag(pairs: &[(&str, &str)]) -> Databag {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn data(unit: &[(&str, &str)], app: &[(&str, &str)]) -> RedisData {
         RedisData {

@@ -183,14 +183,8 @@ pub fn env(data: &SamlData) -> Readiness<IndexMap<String, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::testing::bag;
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState};
-
-    fn bag(pairs: &[(&str, &str)]) -> Databag {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn data(pairs: &[(&str, &str)]) -> SamlData {
         SamlData {

@@ -276,14 +276,8 @@ pub fn secret_changed_needs_second_reconcile(data: &SmtpData, secret_id: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::testing::{bag, calls};
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
-
-    fn bag(pairs: &[(&str, &str)]) -> Databag {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn plain(pairs: &[(&str, &str)]) -> SmtpData {
         SmtpData {
@@ -584,16 +578,6 @@ mod tests {
         }))
         .unwrap();
         HookTools::new(MemoryJuju::new(state, HookScope::default()))
-    }
-
-    fn calls(tools: &HookTools<MemoryJuju>) -> Vec<String> {
-        tools
-            .runner()
-            .state
-            .calls
-            .iter()
-            .map(|c| format!("{} {}", c.tool, c.args.join(" ")))
-            .collect()
     }
 
     #[test]

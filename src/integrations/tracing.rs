@@ -156,14 +156,8 @@ pub fn gunicorn_tracing_enabled(data: &TracingData) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::testing::{bag, calls};
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
-
-    fn bag(pairs: &[(&str, &str)]) -> Databag {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn remote(receivers: &str) -> TracingData {
         TracingData {
@@ -305,16 +299,6 @@ mod tests {
         }))
         .unwrap();
         HookTools::new(MemoryJuju::new(state, HookScope::default()))
-    }
-
-    fn calls(tools: &HookTools<MemoryJuju>) -> Vec<String> {
-        tools
-            .runner()
-            .state
-            .calls
-            .iter()
-            .map(|c| format!("{} {}", c.tool, c.args.join(" ")))
-            .collect()
     }
 
     #[test]
