@@ -245,6 +245,12 @@ impl Outcome {
             "opened ports: {}\n",
             self.juju.opened_ports.join(", ")
         ));
+        let tools: Vec<&str> = self.calls().iter().map(|c| c.tool.as_str()).collect();
+        out.push_str(&format!(
+            "hook tool calls ({}): {}\n",
+            tools.len(),
+            tools.join(" ")
+        ));
         out.push_str("\ndjango environment:\n");
         for (k, v) in self.django_env() {
             out.push_str(&format!("  {k}={v}\n"));
