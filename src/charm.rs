@@ -24,8 +24,8 @@ use crate::reconcile::{
     reconcile,
 };
 use crate::state::{
-    IntegrationKind, PEER_ENDPOINT, SECRET_KEY_FIELD, gather, integration_kind, relation_ids,
-    the_relation,
+    IntegrationKind, PEER_ENDPOINT, SECRET_KEY_FIELD, base_url, gather, integration_kind,
+    relation_ids, the_relation,
 };
 
 /// The workload container.
@@ -105,10 +105,9 @@ fn tracing_prelude<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), Ho
         let Some(ours) = tracing::read_own_app_bag(hook.tools, &rel, &hook.ctx.app_name)? else {
             continue;
         };
-        if !tracing::app_bag_is_current(&ours) {
-            hook.tools
-                .relation_set(&rel, &tracing::app_bag_rewrite(&ours), true)?;
-        }
+        // Written every time, as the spec says; Juju ignores a write that changes nothing.
+        hook.tools
+            .relation_set(&rel, &tracing::app_bag_rewrite(&ours), true)?;
     }
     Ok(())
 }
@@ -357,14 +356,15 @@ fn integration_event<R: ToolRunner, P: Pebble>(
             }
         }
         (K::Oauth, E::Created) => {
-            let state = gather(hook.ctx, hook.meta, hook.tools)?;
-            if let Some(o) = &state.oauth
-                && state.leader
-                && o.data.remote_app.is_some()
-            {
-                let request = oauth::client_request(&state.base_url, &o.options);
-                hook.tools.relation_set(rel, &request, true)?;
+            // Leader only, and only what the request needs: the options and the base URL.
+            if !hook.tools.is_leader()? || remote_app(hook, event)?.is_none() {
+                return Ok(());
             }
+            let config = hook.tools.config_get()?;
+            let options = oauth::OAuthOptions::from_config(&rel.endpoint, &config);
+            let base_url = base_url(hook.ctx, hook.meta, hook.tools)?;
+            hook.tools
+                .relation_set(rel, &oauth::client_request(&base_url, &options), true)?;
             Ok(())
         }
         (K::Database, E::Created) => database_created(hook, event),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use django_charm::charm::{CONTAINER, run_hook};
+use django_charm::django::paas_config;
 use django_charm::juju::context::{HookContext, ProcessEnv};
 use django_charm::juju::metadata::CharmMeta;
 use django_charm::juju::tools::{HookTools, LogLevel, ProcessRunner};
@@ -85,7 +86,7 @@ fn dispatch() -> u8 {
         }
     };
     let mut tools = HookTools::new(ProcessRunner);
-    let meta = match CharmMeta::load(&ctx.charm_dir) {
+    let mut meta = match CharmMeta::load(&ctx.charm_dir) {
         Ok(meta) => meta,
         Err(e) => {
             log(
@@ -96,6 +97,8 @@ fn dispatch() -> u8 {
             return 1;
         }
     };
+    // paas-config.yaml is read from the working directory (the charm directory under Juju).
+    meta.paas_config = paas_config::load(std::path::Path::new("."));
     let containers_dir = std::env::var_os("CHARM_CONTAINERS_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

@@ -300,6 +300,23 @@ fn gather_ingress<R: ToolRunner>(
     })
 }
 
+/// The ingress URL when ready, else the Kubernetes service URL (`DJANGO.md` 5).
+fn base_url_from(ctx: &HookContext, ingress: &IngressState) -> String {
+    match &ingress.url {
+        Readiness::Ready(url) => url.clone(),
+        _ => format!("http://{}.{}:8000", ctx.app_name, ctx.model_name),
+    }
+}
+
+/// The base URL, reading only the ingress relation.
+pub fn base_url<R: ToolRunner>(
+    ctx: &HookContext,
+    meta: &CharmMeta,
+    tools: &mut HookTools<R>,
+) -> Result<String, ToolError> {
+    Ok(base_url_from(ctx, &gather_ingress(ctx, meta, tools)?))
+}
+
 /// Read a database relation's provider data, with its user secret.
 pub fn read_database<R: ToolRunner>(
     tools: &mut HookTools<R>,
@@ -497,10 +514,7 @@ pub fn gather<R: ToolRunner>(
     let (http, https) =
         http_proxy::effective_proxies(&http_proxy, ctx.http_proxy.clone(), ctx.https_proxy.clone());
     let scheduler_unit = scheduler_unit(ctx, tools, &peer);
-    let base_url = match &ingress.url {
-        Readiness::Ready(url) => url.clone(),
-        _ => format!("http://{}.{}:8000", ctx.app_name, ctx.model_name),
-    };
+    let base_url = base_url_from(ctx, &ingress);
     let mut integration_env = IndexMap::new();
     for integration in in_order(&integrations, &IntegrationKind::ENV_ORDER) {
         if let Readiness::Ready(env) = &integration.env {

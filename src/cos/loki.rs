@@ -2,9 +2,9 @@
 //! the Loki units' push endpoints, and the metadata and alert rules we publish.
 
 use indexmap::IndexMap;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::cos::{Asset, LOKI_ALERT_RULES, Topology, in_subdir};
+use crate::cos::{Asset, LOKI_ALERT_RULES, Topology, prometheus};
 use crate::juju::tools::Databag;
 use crate::pebble::layer::{Layer, LogTarget, Override, Plan};
 use crate::pyjson;
@@ -93,55 +93,8 @@ pub fn app_data(assets: &[Asset], t: &Topology) -> Databag {
         "unit": t.unit,
         "charm_name": t.charm_name,
     });
-    let mut groups: Vec<Value> = Vec::new();
-    let identifier = t.identifier();
-    for asset in in_subdir(assets, LOKI_ALERT_RULES) {
-        let Ok(Value::Object(doc)) = serde_saphyr::from_str::<Value>(&asset.content) else {
-            continue;
-        };
-        let topology = |rule: &Map<String, Value>| -> Value {
-            let mut rule = rule.clone();
-            let mut labels = rule
-                .get("labels")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            labels.insert("juju_model".into(), t.model.clone().into());
-            labels.insert("juju_model_uuid".into(), t.model_uuid.clone().into());
-            labels.insert("juju_application".into(), t.application.clone().into());
-            labels.insert("juju_charm".into(), t.charm_name.clone().into());
-            rule.insert("labels".into(), Value::Object(labels));
-            Value::Object(rule)
-        };
-        if let Some(Value::Array(gs)) = doc.get("groups") {
-            for g in gs.iter().filter_map(Value::as_object) {
-                let mut g = g.clone();
-                let name = g
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                g.insert(
-                    "name".into(),
-                    Value::String(format!("{identifier}_{name}_alerts")),
-                );
-                if let Some(Value::Array(rules)) = g.get("rules").cloned() {
-                    let rules = rules
-                        .iter()
-                        .filter_map(Value::as_object)
-                        .map(topology)
-                        .collect();
-                    g.insert("rules".into(), Value::Array(rules));
-                }
-                groups.push(Value::Object(g));
-            }
-        } else if doc.contains_key("alert") {
-            let stem = asset.name.split('.').next().unwrap_or(&asset.name);
-            groups.push(
-                json!({"name": format!("{identifier}_{stem}_alerts"), "rules": [topology(&doc)]}),
-            );
-        }
-    }
+    // Built like the Prometheus rules (INTERFACES.md 17 and 15), from the Loki files.
+    let groups = prometheus::rule_groups(assets, LOKI_ALERT_RULES, t);
     let rules = if groups.is_empty() {
         json!({})
     } else {
@@ -235,6 +188,28 @@ mod tests {
             None
         );
         assert_eq!(active_units(&units(&[])).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn custom_loki_rules_are_grouped_like_prometheus_rules() {
+        let mut assets = builtin_assets();
+        assets.push(Asset {
+            subdir: LOKI_ALERT_RULES.into(),
+            name: "custom_errors.rule".into(),
+            content:
+                "alert: TooManyErrors\nexpr: count_over_time({job=\"x\"} |= \"ERROR\" [5m]) > 10\n"
+                    .into(),
+        });
+        assets.push(Asset {
+            subdir: LOKI_ALERT_RULES.into(),
+            name: "custom_notes.txt".into(),
+            content: "not a rule".into(),
+        });
+        let bag = app_data(&assets, &topology());
+        assert_eq!(
+            bag["alert_rules"],
+            r#"{"groups": [{"name": "cos_12345678_blog_custom_errors_rules", "rules": [{"alert": "TooManyErrors", "expr": "count_over_time({job=\"x\"} |= \"ERROR\" [5m]) > 10", "labels": {"juju_application": "blog", "juju_charm": "django-k8s", "juju_model": "cos", "juju_model_uuid": "12345678-aaaa-4000-8000-000000000000"}}]}]}"#
+        );
     }
 
     #[test]

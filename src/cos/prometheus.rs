@@ -173,13 +173,19 @@ fn host_health(t: &Topology) -> Value {
     })
 }
 
-/// `alert_rules`: `{"groups": [...]}` from the merged rule files, then HostHealth.
-pub fn alert_rules(assets: &[Asset], t: &Topology) -> String {
-    let mut files: Vec<&Asset> = in_subdir(assets, PROMETHEUS_ALERT_RULES)
+/// The rule groups of the rule files in `subdir` (sorted by name), with topology
+/// labels; Loki's rules are built the same way (`INTERFACES.md` 17).
+pub fn rule_groups(assets: &[Asset], subdir: &str, t: &Topology) -> Vec<Value> {
+    let mut files: Vec<&Asset> = in_subdir(assets, subdir)
         .filter(|a| RULE_EXTENSIONS.iter().any(|e| a.name.ends_with(e)))
         .collect();
     files.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut groups: Vec<Value> = files.iter().flat_map(|a| file_groups(a, t)).collect();
+    files.iter().flat_map(|a| file_groups(a, t)).collect()
+}
+
+/// `alert_rules`: `{"groups": [...]}` from the merged rule files, then HostHealth.
+pub fn alert_rules(assets: &[Asset], t: &Topology) -> String {
+    let mut groups = rule_groups(assets, PROMETHEUS_ALERT_RULES, t);
     groups.push(host_health(t));
     pyjson::dumps(&json!({ "groups": groups }))
 }

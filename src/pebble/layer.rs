@@ -181,7 +181,18 @@ impl Layer {
         if text.trim().is_empty() {
             return Ok(Layer::default());
         }
-        serde_saphyr::from_str(text).map_err(|e| LayerYamlError::Parse(e.to_string()))
+        // The position only: the parser's message quotes the input, and a plan holds the
+        // application's environment (secret keys, passwords), which must not be logged.
+        serde_saphyr::from_str(text).map_err(|e| {
+            LayerYamlError::Parse(match e.location() {
+                Some(loc) => format!(
+                    "invalid YAML at line {}, column {}",
+                    loc.line(),
+                    loc.column()
+                ),
+                None => "invalid YAML".to_string(),
+            })
+        })
     }
 
     /// The layer as YAML text for `POST /v1/layers`.
@@ -417,6 +428,16 @@ mod tests {
         layer.services.insert("django".into(), s);
         let text = layer.to_yaml().unwrap();
         assert_eq!(Layer::from_yaml(&text).unwrap(), layer, "{text}");
+    }
+
+    #[test]
+    fn parse_errors_do_not_quote_the_plan() {
+        let err = Layer::from_yaml(
+            "services:\n  django:\n    environment: {DJANGO_SECRET_KEY: s3cr3t-value\n",
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+        assert!(err.to_string().contains("line"), "{err}");
     }
 
     #[test]
