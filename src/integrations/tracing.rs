@@ -83,12 +83,6 @@ pub fn app_bag_rewrite(own_app_bag: &Databag) -> Databag {
     replace_bag(own_app_bag, &requirer_app_data())
 }
 
-/// Whether our bag already holds exactly what the rewrite would leave, so a caller doing
-/// the least work may skip the `relation-set`.
-pub fn app_bag_is_current(own_app_bag: &Databag) -> bool {
-    *own_app_bag == requirer_app_data()
-}
-
 /// The provider's receivers, when `receivers` is a JSON list of
 /// `{"protocol": {"name": <str>, "type": "http"|"grpc"}, "url": <str>}` (other keys are
 /// ignored); `None` when it is missing or has any other shape.
@@ -279,11 +273,6 @@ mod tests {
                 ("receivers", r#"["otlp_http"]"#)
             ]
         );
-        assert!(!app_bag_is_current(&existing));
-        assert!(app_bag_is_current(&bag(&[(
-            "receivers",
-            r#"["otlp_http"]"#
-        )])));
     }
 
     fn memory(leader: bool) -> HookTools<MemoryJuju> {
