@@ -519,7 +519,8 @@ fn database_created<R: ToolRunner, P>(
     if !tools.is_leader()? {
         return Ok(());
     }
-    let remote_model = tools.relation_model_uuid(&event.relation)?;
+    // Not knowing the remote model is no reason to fail: take it as this model.
+    let remote_model = tools.relation_model_uuid(&event.relation).unwrap_or(None);
     let cross_model = remote_model.is_some_and(|uuid| uuid != hook.ctx.model_uuid);
     let (app_bag, unit_bag) = databases::request(&hook.ctx.app_name, cross_model);
     tools.relation_set(&event.relation, &app_bag, true)?;

@@ -79,10 +79,7 @@ pub fn publish_metrics<R: ToolRunner, P>(
     }
     let ctx = hook.ctx;
     let t = topology(hook);
-    let bind = hook
-        .tools
-        .network_get(prometheus::ENDPOINT, None)?
-        .and_then(|n| n.bind_address);
+    let bind = hook.tools.bind_address(prometheus::ENDPOINT, None);
     let unit = prometheus::unit_data(
         &ctx.app_name,
         ctx.unit_number,

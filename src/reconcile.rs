@@ -471,9 +471,7 @@ fn write_ingress_data<R: ToolRunner>(
     let existing = tools
         .relation_get(rel, &ctx.unit_name, false)?
         .unwrap_or_default();
-    let ip = tools
-        .network_get(ingress::ENDPOINT, Some(rel))?
-        .and_then(|n| n.bind_address);
+    let ip = tools.bind_address(ingress::ENDPOINT, Some(rel));
     let fqdn = unit_fqdn(&ctx.app_name, ctx.unit_number, &ctx.model_name);
     let data = ingress::requirer_unit_data(&fqdn, ip.as_deref());
     tools.relation_set(rel, &ingress::replace_bag(&existing, &data), false)?;

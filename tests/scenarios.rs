@@ -918,7 +918,37 @@ fn a_failing_hook_tool_fails_the_hook_and_buffers_nothing(mode: Mode) {
     );
 }
 
+fn an_address_juju_cannot_give_is_left_out_not_fatal(mode: Mode) {
+    let mut sim = world(mode);
+    sim.juju
+        .failures
+        .push(django_charm::juju::memory::ToolFailure {
+            tool: "network-get".into(),
+            code: 1,
+            stderr: "ERROR cannot read network config".into(),
+        });
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(out.juju.unit_status, active());
+    let unit_bag = &out.juju.relation("ingress").unwrap().local_unit_data;
+    assert_eq!(
+        unit_bag,
+        &bag(&[(
+            "host",
+            "\"django-k8s-0.django-k8s-endpoints.test-model.svc.cluster.local\""
+        )])
+    );
+    assert!(
+        out.juju
+            .logs
+            .iter()
+            .any(|l| l.level == "WARNING" && l.message.contains("network-get")),
+        "{:?}",
+        out.juju.logs
+    );
+}
+
 in_both_modes!(
+    an_address_juju_cannot_give_is_left_out_not_fatal,
     worked_example_of_a_first_reconcile,
     fresh_deploy_to_active,
     running_the_same_event_twice_does_no_work_the_second_time,

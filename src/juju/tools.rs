@@ -588,6 +588,22 @@ impl<R: ToolRunner> HookTools<R> {
         }))
     }
 
+    /// The bind address of `binding`, or `None` when Juju gives none or cannot say:
+    /// an address is something the charm publishes when it has one, never a reason to
+    /// fail a hook (the failure is logged).
+    pub fn bind_address(&mut self, binding: &str, relation: Option<&RelationId>) -> Option<String> {
+        match self.network_get(binding, relation) {
+            Ok(info) => info.and_then(|n| n.bind_address),
+            Err(e) => {
+                let _ = self.juju_log(
+                    LogLevel::Warning,
+                    &format!("no bind address for {binding}: {e}"),
+                );
+                None
+            }
+        }
+    }
+
     /// `secret-get`: the content; `None` when the secret does not exist or is not
     /// granted to us.
     pub fn secret_get(
