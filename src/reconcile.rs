@@ -182,12 +182,14 @@ pub fn layer_changes_plan(plan: &Layer, layer: &Layer) -> bool {
 
 /// The rock's services: loaded from `original-services.json`, or captured from the plan
 /// and saved there the first time (`DJANGO.md` 6.1).
-fn original_services<P: Pebble>(pebble: &mut P) -> Result<IndexMap<String, Service>, HookError> {
+fn original_services<P: Pebble>(
+    pebble: &mut P,
+    plan: &Layer,
+) -> Result<IndexMap<String, Service>, HookError> {
     if pebble.exists(ORIGINAL_SERVICES_PATH)? {
         let bytes = pebble.pull(ORIGINAL_SERVICES_PATH)?;
         return parse_original_services(&String::from_utf8_lossy(&bytes)).map_err(HookError::Other);
     }
-    let plan = pebble.get_plan()?;
     let text = original_services_json(&plan.services);
     pebble.push(
         ORIGINAL_SERVICES_PATH,
@@ -197,7 +199,7 @@ fn original_services<P: Pebble>(pebble: &mut P) -> Result<IndexMap<String, Servi
             ..Default::default()
         },
     )?;
-    Ok(plan.services.into_iter().collect())
+    Ok(plan.services.clone().into_iter().collect())
 }
 
 /// Options of one reconcile.
@@ -255,7 +257,9 @@ pub fn reconcile<R: ToolRunner, P: Pebble>(
             }
         }
     }
-    let original = original_services(pebble)?;
+    // One plan read serves the capture and the comparison below.
+    let plan = pebble.get_plan()?;
+    let original = original_services(pebble, &plan)?;
     let original_command = original
         .get(DJANGO_SERVICE)
         .and_then(|s| s.command.clone())
@@ -271,7 +275,6 @@ pub fn reconcile<R: ToolRunner, P: Pebble>(
     // 6. The layer, only when it changes the plan.
     let env: BTreeMap<String, String> = app_environment(state);
     let layer = desired_layer(&original, &env, rewritten.as_deref(), state.is_scheduler());
-    let plan = pebble.get_plan()?;
     let added = layer_changes_plan(&plan, &layer);
     if added {
         pebble.add_layer(LAYER_LABEL, &layer, true)?;
