@@ -78,6 +78,14 @@ fn simulate(state: Option<PathBuf>, event: Option<String>) -> ExitCode {
 
 /// Handle the hook or action Juju is running.
 fn dispatch() -> u8 {
+    // Library warnings (the Pebble client's) go to stderr, which Juju keeps in the
+    // debug log at WARNING; what the operator must see goes through `juju-log`.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .without_time()
+        .init();
     let ctx = match HookContext::from_env(&ProcessEnv) {
         Ok(ctx) => ctx,
         Err(e) => {
