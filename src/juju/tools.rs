@@ -310,11 +310,17 @@ fn secret_missing(stderr: &str) -> bool {
 /// Typed access to the hook tools through a [`ToolRunner`].
 pub struct HookTools<R> {
     runner: R,
+    /// Leadership as `is-leader` last said it: Juju guarantees it for 30 s, longer than
+    /// any hook of ours, so one call per hook is enough (ops caches it the same way).
+    leader: Option<bool>,
 }
 
 impl<R: ToolRunner> HookTools<R> {
     pub fn new(runner: R) -> Self {
-        HookTools { runner }
+        HookTools {
+            runner,
+            leader: None,
+        }
     }
 
     pub fn runner(&self) -> &R {
@@ -476,9 +482,14 @@ impl<R: ToolRunner> HookTools<R> {
         Ok(v.and_then(|v| v.get("uuid").and_then(Value::as_str).map(String::from)))
     }
 
-    /// `is-leader --format=json`.
+    /// `is-leader --format=json`, asked once per hook.
     pub fn is_leader(&mut self) -> Result<bool> {
-        self.json("is-leader", &args(["--format=json"]))
+        if let Some(leader) = self.leader {
+            return Ok(leader);
+        }
+        let leader = self.json("is-leader", &args(["--format=json"]))?;
+        self.leader = Some(leader);
+        Ok(leader)
     }
 
     /// `status-set` for this unit, or with `application` for the app (leader only).
@@ -1063,6 +1074,14 @@ mod tests {
         assert!(stdin.iter().all(|b| (0x20..0x7f).contains(b)), "{stdin:?}");
         let back: Databag = serde_json::from_slice(&stdin).unwrap();
         assert_eq!(back, data);
+    }
+
+    #[test]
+    fn leadership_is_asked_once_per_hook() {
+        let mut t = tools(vec![(0, "true\n", "")]);
+        assert!(t.is_leader().unwrap());
+        assert!(t.is_leader().unwrap());
+        assert_eq!(t.runner().calls.len(), 1);
     }
 
     #[test]
