@@ -178,6 +178,10 @@ impl Simulation {
     {
         let meta = self.meta()?;
         let env = self.hook_env(event, &meta);
+        // An action runs with its parameters; none given means none.
+        if env["JUJU_DISPATCH_PATH"].starts_with("actions/") && self.juju.action.is_none() {
+            self.juju.action = Some(crate::juju::memory::ActionState::default());
+        }
         let before = self.juju.clone();
         let first_call = self.juju.calls.len();
         let first_op = self.pebble.ops.len();
