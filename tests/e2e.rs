@@ -186,3 +186,40 @@ fn config_token_reaches_the_django_service_through_dispatch() {
     assert_eq!(plan.services["django"].environment["DJANGO_TOKEN"], "abc");
     assert_eq!(h.state.unit_status, Some(Status::active()));
 }
+
+/// The README's first command: `simulate` on the embedded example, and on a state file.
+#[test]
+fn simulate_runs_the_embedded_example_and_a_state_file() {
+    let bin = env!("CARGO_BIN_EXE_django-k8s-charm");
+    let out = std::process::Command::new(bin)
+        .arg("simulate")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("unit status: active \"\""), "{text}");
+    assert!(text.contains("  DJANGO_TOKEN=abc\n"), "{text}");
+    assert!(text.contains("add layer \"charm\""), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.yaml");
+    let example =
+        django_charm::simulate::EXAMPLE.replace("pebble:\n", "pebble-reachable: false\npebble:\n");
+    std::fs::write(&state, example).unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["simulate", "--state"])
+        .arg(&state)
+        .args(["--event", "update-status"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("event: update-status\n"), "{text}");
+
+    let out = std::process::Command::new(bin)
+        .args(["simulate", "--state", "/nonexistent/state.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
