@@ -356,8 +356,15 @@ fn integration_event<R: ToolRunner, P: Pebble>(
             }
         }
         (K::Oauth, E::Created) => {
-            // Leader only, and only what the request needs: the options and the base URL.
-            if !hook.tools.is_leader()? || remote_app(hook, event)?.is_none() {
+            // Only the one active OAuth endpoint; leader only; and only what the request
+            // needs: the options and the base URL.
+            let active = oauth::choose_endpoint(
+                hook.meta
+                    .requires
+                    .iter()
+                    .map(|(n, e)| (n.as_str(), e.interface.as_str())),
+            ) == oauth::EndpointChoice::One(&rel.endpoint);
+            if !active || !hook.tools.is_leader()? || remote_app(hook, event)?.is_none() {
                 return Ok(());
             }
             let config = hook.tools.config_get()?;

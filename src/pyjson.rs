@@ -83,7 +83,7 @@ fn write_string(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{08}' => out.push_str("\\b"),
             '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7f => {
+            c if (c as u32) < 0x20 || (c as u32) >= 0x7f => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
                     out.push_str(&format!("\\u{unit:04x}"));
@@ -114,7 +114,7 @@ mod tests {
             r#"["www.example.com", "example.com", "blog.prod"]"#
         );
         assert_eq!(dumps_strings::<&str>(&[]), "[]");
-        // DEL (0x7f) is ASCII and Python leaves it as is.
-        assert_eq!(dumps(&Value::String("\u{7f}".into())), "\"\u{7f}\"");
+        // Python escapes everything outside space..tilde, DEL included.
+        assert_eq!(dumps(&Value::String("\u{7f}~".into())), r#""\u007f~""#);
     }
 }

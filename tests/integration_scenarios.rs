@@ -1954,6 +1954,10 @@ fn two_oauth_endpoints_are_not_supported(mode: Mode) {
         blocked("Multiple OAuth relations are not supported at the moment")
     );
     assert!(out.ops().is_empty());
+    // No endpoint is active, so a new relation gets no client request either.
+    relate(&mut w, 31, "oidc", "hydra", &["hydra/0"]);
+    run(&mut w, "oidc-relation-created");
+    assert!(w.juju.relation("oidc").unwrap().local_app_data.is_empty());
 }
 
 fn oauth_scopes_without_openid(mode: Mode) {

@@ -59,22 +59,32 @@ pub fn dashboard_json(asset: &Asset, charm: &str) -> Option<String> {
     Some(pyjson::dumps(&Value::Object(dash)))
 }
 
-/// xz then base64, the relation's encoding of dashboard content.
+/// xz (LZMA2, preset 3, CRC64 check) then base64: the relation's encoding of
+/// dashboard content.
 pub fn encode_content(text: &str) -> String {
-    let mut compressed = Vec::new();
-    // Writing to a Vec cannot fail; an error would leave the content empty.
-    let _ = lzma_rs::xz_compress(&mut text.as_bytes(), &mut compressed);
-    base64::engine::general_purpose::STANDARD.encode(compressed)
+    use std::io::Write;
+    let compress = || -> std::io::Result<Vec<u8>> {
+        let mut writer =
+            lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(3))?;
+        writer.write_all(text.as_bytes())?;
+        writer.finish()
+    };
+    // Compressing into memory does not fail; if it did, the content would be empty and
+    // the dashboard simply missing.
+    base64::engine::general_purpose::STANDARD.encode(compress().unwrap_or_default())
 }
 
 /// Decode published content back to the dashboard JSON text.
 pub fn decode_content(content: &str) -> Option<String> {
+    use std::io::Read;
     let compressed = base64::engine::general_purpose::STANDARD
         .decode(content)
         .ok()?;
-    let mut out = Vec::new();
-    lzma_rs::xz_decompress(&mut compressed.as_slice(), &mut out).ok()?;
-    String::from_utf8(out).ok()
+    let mut out = String::new();
+    lzma_rust2::XzReader::new(compressed.as_slice(), false)
+        .read_to_string(&mut out)
+        .ok()?;
+    Some(out)
 }
 
 /// The `templates` of the `dashboards` value, keyed `file:<stem>`.
@@ -202,6 +212,20 @@ mod tests {
             r#"{"title": "x", "uid": "0123456789abcdef0123456789abcdef01234567", "tags": ["charm: other"]}"#
         );
         assert_eq!(dashboard_stem("custom_x.json.tmpl"), Some("custom_x"));
+    }
+
+    #[test]
+    fn content_is_xz_with_a_crc64_check_and_actually_compressed() {
+        use base64::Engine;
+        let text = "{\"title\": \"Django Operator\"}".repeat(200);
+        let encoded = encode_content(&text);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&encoded)
+            .unwrap();
+        assert_eq!(&bytes[..6], b"\xfd7zXZ\x00", "xz magic");
+        assert_eq!(bytes[7], 0x04, "stream flags: CRC64");
+        assert!(bytes.len() < text.len() / 10, "{} bytes", bytes.len());
+        assert_eq!(decode_content(&encoded).unwrap(), text);
     }
 
     #[test]

@@ -57,6 +57,20 @@ pub fn decompose(url: &str) -> Result<UrlParts, UrlError> {
         if open != close {
             return Err(UrlError("Invalid IPv6 URL".into()));
         }
+        // As Python does: the first bracketed part anywhere in the netloc must be an
+        // IPv6 address (or an IPvFuture literal).
+        if open {
+            let bracketed = parts
+                .netloc
+                .split_once('[')
+                .map(|(_, after)| after.split(']').next().unwrap_or(""))
+                .unwrap_or("");
+            if !valid_bracketed_host(bracketed) {
+                return Err(UrlError(format!(
+                    "{bracketed:?} is not a valid IPv6 address"
+                )));
+            }
+        }
     }
     let mut rest = rest.to_string();
     if let Some(i) = rest.find('#') {
@@ -95,15 +109,20 @@ pub fn decompose(url: &str) -> Result<UrlParts, UrlError> {
         Some((_, bracketed)) => {
             let (host, after) = bracketed.split_once(']').unwrap_or((bracketed, ""));
             let port = after.split_once(':').map(|(_, p)| p).unwrap_or("");
-            if !valid_bracketed_host(host) {
-                return Err(UrlError(format!("{host:?} is not a valid IPv6 address")));
-            }
             (host, port)
         }
         None => first_host.split_once(':').unwrap_or((first_host, "")),
     };
     if !hostname.is_empty() {
-        parts.hostname = Some(hostname.to_lowercase());
+        // Lower-cased, except an IPv6 zone id, which Python keeps as it is.
+        let (addr, zone) = match hostname.split_once('%') {
+            Some((a, z)) => (a, Some(z)),
+            None => (hostname, None),
+        };
+        parts.hostname = Some(match zone {
+            Some(z) => format!("{}%{z}", addr.to_lowercase()),
+            None => addr.to_lowercase(),
+        });
     }
     if !port.is_empty() {
         if !port.bytes().all(|b| b.is_ascii_digit()) {
@@ -119,15 +138,19 @@ pub fn decompose(url: &str) -> Result<UrlParts, UrlError> {
     Ok(parts)
 }
 
-/// Python accepts an IPv6 address, or an IPvFuture literal, between brackets.
+/// Python accepts an IPv6 address (with an optional non-empty zone id), or an IPvFuture
+/// literal (`v<hex>.<anything>`, lower-case `v`), between brackets.
 fn valid_bracketed_host(host: &str) -> bool {
-    if let Some(future) = host.strip_prefix('v').or_else(|| host.strip_prefix('V')) {
+    if let Some(future) = host.strip_prefix('v') {
         return future.split_once('.').is_some_and(|(ver, rest)| {
             !ver.is_empty() && ver.bytes().all(|b| b.is_ascii_hexdigit()) && !rest.is_empty()
         });
     }
-    let addr = host.split('%').next().unwrap_or(host);
-    addr.parse::<std::net::Ipv6Addr>().is_ok()
+    let (addr, zone) = match host.split_once('%') {
+        Some((a, z)) => (a, Some(z)),
+        None => (host, None),
+    };
+    zone.is_none_or(|z| !z.is_empty()) && addr.parse::<std::net::Ipv6Addr>().is_ok()
 }
 
 /// The `<prefix>_*` variables of a URL. `with_name` adds `<prefix>_NAME` (all prefixes

@@ -865,23 +865,14 @@ fn args<const N: usize>(items: [&str; N]) -> Vec<String> {
 }
 
 /// The JSON document sent on stdin to `relation-set` / `state-set`. Juju reads it as
-/// YAML, which refuses raw control characters (DEL included) and some non-ASCII ones,
-/// so everything outside printable ASCII is sent as a `\uXXXX` escape.
+/// YAML, which refuses raw control characters (DEL included) and some non-ASCII ones;
+/// Python-style JSON escapes everything outside printable ASCII, so it is safe.
 fn to_json_bytes(data: &Databag) -> Vec<u8> {
     let map: serde_json::Map<String, Value> = data
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
-    let text = crate::pyjson::dumps(&Value::Object(map));
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c == '\u{7f}' {
-            out.push_str("\\u007f");
-        } else {
-            out.push(c);
-        }
-    }
-    out.into_bytes()
+    crate::pyjson::dumps(&Value::Object(map)).into_bytes()
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(
