@@ -11,7 +11,7 @@ use crate::juju::tools::{Databag, ToolRunner};
 use crate::pebble::Pebble;
 use crate::random;
 use crate::reconcile::HookError;
-use crate::state::{PEER_ENDPOINT, relation_ids};
+use crate::state::{relation_ids, scheduler_unit};
 
 /// This unit's Juju topology.
 pub fn topology<R, P>(hook: &Hook<'_, R, P>) -> Topology {
@@ -29,39 +29,6 @@ fn provides(hook_meta: &crate::juju::metadata::CharmMeta, name: &str, interface:
         .provides
         .get(name)
         .is_some_and(|e| e.interface == interface)
-}
-
-/// The scheduler unit's number, for `@scheduler` targets (`DJANGO.md` 6.3): the lowest
-/// number among the non-dying units of `goal-state`, this unit included; when
-/// `goal-state` fails, among this unit and the units of the peer relation.
-fn scheduler_unit<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<u64, HookError> {
-    let ctx = hook.ctx;
-    let number = |unit: &str| {
-        unit.rsplit_once('/')
-            .and_then(|(a, n)| (a == ctx.app_name).then(|| n.parse::<u64>().ok())?)
-    };
-    let candidates: Vec<u64> = match hook.tools.goal_state_units() {
-        Ok(units) => units
-            .iter()
-            .filter(|u| u.status != "dying")
-            .filter_map(|u| number(&u.name))
-            .collect(),
-        Err(_) => {
-            let mut peers = Vec::new();
-            if let Some(rel) = relation_ids(ctx, hook.tools, PEER_ENDPOINT)?
-                .into_iter()
-                .next()
-            {
-                peers = hook.tools.relation_list(&rel)?.unwrap_or_default();
-            }
-            peers.iter().filter_map(|u| number(u)).collect()
-        }
-    };
-    Ok(candidates
-        .into_iter()
-        .chain(std::iter::once(ctx.unit_number))
-        .min()
-        .unwrap_or(ctx.unit_number))
 }
 
 /// `metrics-endpoint`: the unit bag on every unit, and with `app_bag` the leader's app
@@ -99,7 +66,7 @@ pub fn publish_metrics<R: ToolRunner, P>(
                 .any(|sc| sc.targets.iter().any(|t| scheduler_port(t).is_some()))
         });
         let scheduler = if needs_scheduler {
-            scheduler_unit(hook)?
+            scheduler_unit(ctx, hook.tools)?
         } else {
             ctx.unit_number
         };

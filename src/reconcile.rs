@@ -33,7 +33,7 @@ use crate::pebble::layer::{Layer, Service};
 use crate::pebble::{
     ExecRequest, FileOwnership, MakeDirOptions, Pebble, PebbleError, PushOptions, ServiceAction,
 };
-use crate::state::{CharmState, the_relation};
+use crate::state::{CharmState, scheduler_unit, the_relation};
 
 /// A failure that makes the hook exit non-zero, so that Juju retries it.
 #[derive(Debug, thiserror::Error)]
@@ -274,7 +274,11 @@ pub fn reconcile<R: ToolRunner, P: Pebble>(
 
     // 6. The layer, only when it changes the plan.
     let env: BTreeMap<String, String> = app_environment(state);
-    let layer = desired_layer(&original, &env, rewritten.as_deref(), state.is_scheduler());
+    let has_schedulers = original
+        .keys()
+        .any(|name| service_role(name) == ServiceRole::Scheduler);
+    let is_scheduler = !has_schedulers || scheduler_unit(ctx, tools)? == state.unit_number;
+    let layer = desired_layer(&original, &env, rewritten.as_deref(), is_scheduler);
     let added = layer_changes_plan(&plan, &layer);
     if added {
         pebble.add_layer(LAYER_LABEL, &layer, true)?;
@@ -330,7 +334,7 @@ pub fn reconcile<R: ToolRunner, P: Pebble>(
     if added || not_running {
         pebble.service_action(ServiceAction::Replan, &[])?;
     }
-    if !state.is_scheduler() {
+    if !is_scheduler {
         let running: Vec<String> = pebble
             .services(&[])?
             .into_iter()

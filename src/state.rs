@@ -175,8 +175,6 @@ pub struct CharmState {
     pub ingress: IngressState,
     /// Declared integrations, in metadata order.
     pub integrations: Vec<IntegrationState>,
-    /// The unit number of the scheduler unit (`DJANGO.md` 6.3).
-    pub scheduler_unit: u64,
     /// Integration variables, in the spec's order.
     pub integration_env: IndexMap<String, String>,
     /// What is wrong with `paas-config.yaml`, if anything (row 0d).
@@ -209,12 +207,7 @@ impl CharmState {
     }
 }
 
-impl CharmState {
-    /// Whether this unit runs the `-scheduler` services.
-    pub fn is_scheduler(&self) -> bool {
-        self.scheduler_unit == self.unit_number
-    }
-}
+impl CharmState {}
 
 /// The relation a `-relation-broken` hook is about: it must count as gone.
 pub fn broken_relation(ctx: &HookContext) -> Option<&RelationId> {
@@ -463,12 +456,13 @@ fn gather_http_proxy<R: ToolRunner>(
 }
 
 /// The scheduler unit: the lowest number among the non-dying units of `goal-state`,
-/// this unit included; the peer units when `goal-state` fails (`DJANGO.md` 6.3).
-fn scheduler_unit<R: ToolRunner>(
+/// this unit included; when `goal-state` fails, among this unit and the units of the
+/// peer relation (`DJANGO.md` 6.3). Read only when something runs on it (a
+/// `-scheduler` service, an `@scheduler` scrape target), so most hooks skip the call.
+pub fn scheduler_unit<R: ToolRunner>(
     ctx: &HookContext,
     tools: &mut HookTools<R>,
-    peer: &PeerState,
-) -> u64 {
+) -> Result<u64, ToolError> {
     let number = |unit: &str| {
         unit.rsplit_once('/')
             .and_then(|(app, n)| (app == ctx.app_name).then(|| n.parse::<u64>().ok())?)
@@ -479,13 +473,19 @@ fn scheduler_unit<R: ToolRunner>(
             .filter(|u| u.status != "dying")
             .filter_map(|u| number(&u.name))
             .collect(),
-        Err(_) => peer.other_units.iter().filter_map(|u| number(u)).collect(),
+        Err(_) => {
+            let mut peers = Vec::new();
+            if let Some(rel) = relation_ids(ctx, tools, PEER_ENDPOINT)?.into_iter().next() {
+                peers = tools.relation_list(&rel)?.unwrap_or_default();
+            }
+            peers.iter().filter_map(|u| number(u)).collect()
+        }
     };
-    candidates
+    Ok(candidates
         .into_iter()
         .chain(std::iter::once(ctx.unit_number))
         .min()
-        .unwrap_or(ctx.unit_number)
+        .unwrap_or(ctx.unit_number))
 }
 
 /// Gather the state of this hook.
@@ -513,7 +513,6 @@ pub fn gather<R: ToolRunner>(
     let http_proxy = gather_http_proxy(ctx, meta, tools, leader)?;
     let (http, https) =
         http_proxy::effective_proxies(&http_proxy, ctx.http_proxy.clone(), ctx.https_proxy.clone());
-    let scheduler_unit = scheduler_unit(ctx, tools, &peer);
     let base_url = base_url_from(ctx, &ingress);
     let mut integration_env = IndexMap::new();
     for integration in in_order(&integrations, &IntegrationKind::ENV_ORDER) {
@@ -542,7 +541,6 @@ pub fn gather<R: ToolRunner>(
         peer_relation,
         ingress,
         integrations,
-        scheduler_unit,
         integration_env,
         paas_config_error: meta.paas_config.as_ref().err().map(|e| e.status_message()),
         json_logging: meta
