@@ -238,7 +238,16 @@ pub fn the_relation<R: ToolRunner>(
     endpoint: &str,
 ) -> Result<Option<(RelationId, String)>, ToolError> {
     for rel in relation_ids(ctx, tools, endpoint)? {
-        if let Some(app) = tools.relation_remote_app(&rel)? {
+        // The event's own relation: Juju already told us the remote app.
+        let known = match &ctx.event {
+            Event::Relation(r) if r.relation == rel => r.remote_app.clone(),
+            _ => None,
+        };
+        let app = match known {
+            Some(app) => Some(app),
+            None => tools.relation_remote_app(&rel)?,
+        };
+        if let Some(app) = app {
             return Ok(Some((rel, app)));
         }
     }
