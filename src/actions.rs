@@ -58,6 +58,7 @@ fn rotate_secret_key<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Res
         hook.pebble,
         ReconcileOptions::default(),
     )
+    .map(|_| ())
 }
 
 fn create_superuser<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {

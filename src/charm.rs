@@ -20,8 +20,8 @@ use crate::observability;
 use crate::pebble::Pebble;
 use crate::random;
 use crate::reconcile::{
-    HookError, ReconcileOptions, check_state, log, publish_ingress, read_migration_status,
-    reconcile,
+    APP_PORT, HookError, ReconcileOptions, check_state, log, publish_ingress,
+    read_migration_status, reconcile, write_ingress_data,
 };
 use crate::state::{
     IntegrationKind, PEER_ENDPOINT, SECRET_KEY_FIELD, base_url, gather, integration_kind,
@@ -172,6 +172,7 @@ pub fn full_reconcile<R: ToolRunner, P: Pebble>(
         hook.pebble,
         ReconcileOptions { force_migrations },
     )
+    .map(|_| ())
 }
 
 /// `update-status`: the state check; a failed migration is retried; ingress data is
@@ -181,21 +182,21 @@ fn update_status<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<
     if !check_state(&state, hook.tools, hook.pebble)? {
         return Ok(());
     }
-    if read_migration_status(hook.pebble) == MigrationStatus::Failed {
-        reconcile(
+    let published = read_migration_status(hook.pebble) == MigrationStatus::Failed
+        && reconcile(
             hook.ctx,
             &state,
             hook.tools,
             hook.pebble,
             ReconcileOptions::default(),
         )?;
+    // A completed reconcile has just published it; otherwise publish on the relation the
+    // gather found.
+    if !published && let Some(rel) = &state.ingress.relation {
+        let port_open = state.leader && hook.tools.opened_ports()?.iter().any(|p| p == APP_PORT);
+        write_ingress_data(hook.ctx, hook.tools, state.leader, rel, port_open)?;
     }
-    Ok(publish_ingress(
-        hook.ctx,
-        hook.meta,
-        hook.tools,
-        state.leader,
-    )?)
+    Ok(())
 }
 
 fn relation_event<R: ToolRunner, P: Pebble>(

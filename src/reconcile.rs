@@ -209,22 +209,24 @@ pub struct ReconcileOptions {
     pub force_migrations: bool,
 }
 
-/// The state check and the reconcile of `DJANGO.md` 10.
+/// The state check and the reconcile of `DJANGO.md` 10. `true` when it went all the way
+/// to Active (so the ingress data was published too).
 pub fn reconcile<R: ToolRunner, P: Pebble>(
     ctx: &HookContext,
     state: &CharmState,
     tools: &mut HookTools<R>,
     pebble: &mut P,
     options: ReconcileOptions,
-) -> Result<(), HookError> {
+) -> Result<bool, HookError> {
     if !check_state(state, tools, pebble)? || !check_ready(state, tools, pebble)? {
-        return Ok(());
+        return Ok(false);
     }
     if options.force_migrations {
         write_migration_status(pebble, MigrationStatus::Pending)?;
     }
-    let blocked = |tools: &mut HookTools<R>, message: &str| -> Result<(), HookError> {
-        Ok(set_status(tools, state.leader, &Status::blocked(message))?)
+    let blocked = |tools: &mut HookTools<R>, message: &str| -> Result<bool, HookError> {
+        set_status(tools, state.leader, &Status::blocked(message))?;
+        Ok(false)
     };
     // 3. The OAuth scopes, and the client request on the leader.
     if let Some(o) = &state.oauth {
@@ -359,7 +361,7 @@ pub fn reconcile<R: ToolRunner, P: Pebble>(
         tools.open_port(APP_PORT)?;
     }
     set_status(tools, state.leader, &Status::active())?;
-    Ok(())
+    Ok(true)
 }
 
 /// Write `gunicorn.conf.py` when its content changes, check it, and reload a running
@@ -461,7 +463,7 @@ pub fn publish_ingress<R: ToolRunner>(
 }
 
 /// Clear and write our ingress bags on `rel`.
-fn write_ingress_data<R: ToolRunner>(
+pub fn write_ingress_data<R: ToolRunner>(
     ctx: &HookContext,
     tools: &mut HookTools<R>,
     leader: bool,

@@ -32,6 +32,13 @@ pub(crate) mod testing {
             .collect()
     }
 
+    /// Pairs as owned strings, to compare with an environment in order.
+    pub fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     /// The hook tool calls made so far, as `tool arg arg ...`.
     pub fn calls(tools: &HookTools<MemoryJuju>) -> Vec<String> {
         tools

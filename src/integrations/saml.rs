@@ -183,7 +183,7 @@ pub fn env(data: &SamlData) -> Readiness<IndexMap<String, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::testing::bag;
+    use crate::integrations::testing::{bag, pairs};
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState};
 
     fn data(pairs: &[(&str, &str)]) -> SamlData {
@@ -197,12 +197,6 @@ mod tests {
             Readiness::Ready(env) => env.into_iter().collect(),
             other => panic!("expected ready, got {other:?}"),
         }
-    }
-
-    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
     }
 
     const REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";

@@ -456,14 +456,8 @@ pub fn changed_triggers_reconcile(previous: Option<&str>, remote_app_bag: &Datab
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::testing::bag;
+    use crate::integrations::testing::{bag, pairs};
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
-
-    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     const RID: &str = "0123456789abcdef";
 
