@@ -17,8 +17,9 @@ use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::HookTools;
 use crate::pebble::memory::{MemoryPebble, PebbleModel, PebbleOp};
 
-/// The charm's own project file, the default metadata of a simulation.
-pub const CHARMCRAFT_YAML: &str = include_str!("../charmcraft.yaml");
+/// The project file `build.rs` checked (the packed charm's own), the default metadata of
+/// a simulation.
+pub const CHARMCRAFT_YAML: &str = include_str!(concat!(env!("OUT_DIR"), "/charmcraft.yaml"));
 /// The embedded example: Django with PostgreSQL and ingress.
 pub const EXAMPLE: &str = include_str!("../templates/simulate-example.yaml");
 

@@ -5,7 +5,7 @@ mod harness;
 
 use django_charm::juju::memory::{RelationState, ToolFailure};
 use django_charm::juju::tools::{Status, StatusKind};
-use harness::juju::{JujuHarness, repo_charmcraft};
+use harness::juju::{JujuHarness, PACKED_CHARM_DIR, charm_under_test, repo_charmcraft};
 
 fn peer(key: Option<&str>) -> RelationState {
     let mut rel = RelationState {
@@ -190,8 +190,8 @@ fn config_token_reaches_the_django_service_through_dispatch() {
 /// The README's first command: `simulate` on the embedded example, and on a state file.
 #[test]
 fn simulate_runs_the_embedded_example_and_a_state_file() {
-    let bin = env!("CARGO_BIN_EXE_django-k8s-charm");
-    let out = std::process::Command::new(bin)
+    let bin = charm_under_test().binary;
+    let out = std::process::Command::new(&bin)
         .arg("simulate")
         .output()
         .unwrap();
@@ -206,7 +206,7 @@ fn simulate_runs_the_embedded_example_and_a_state_file() {
     let example =
         django_charm::simulate::EXAMPLE.replace("pebble:\n", "pebble-reachable: false\npebble:\n");
     std::fs::write(&state, example).unwrap();
-    let out = std::process::Command::new(bin)
+    let out = std::process::Command::new(&bin)
         .args(["simulate", "--state"])
         .arg(&state)
         .args(["--event", "update-status"])
@@ -216,10 +216,48 @@ fn simulate_runs_the_embedded_example_and_a_state_file() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("event: update-status\n"), "{text}");
 
-    let out = std::process::Command::new(bin)
+    let out = std::process::Command::new(&bin)
         .args(["simulate", "--state", "/nonexistent/state.yaml"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+/// The charm `charmcraft pack` made (CI's real-pack step sets `PACKED_CHARM_DIR` to it,
+/// unpacked): the files charmcraft generated say what `charmcraft.yaml` says, as the
+/// harness lays it out for every other test, and it ships what Juju runs and nothing of
+/// the test harness.
+#[test]
+fn the_packed_charm_holds_what_charmcraft_yaml_declares() {
+    let Some(dir) = std::env::var_os(PACKED_CHARM_DIR) else {
+        eprintln!("{PACKED_CHARM_DIR} is not set: no packed charm to check");
+        return;
+    };
+    let dir = std::path::Path::new(&dir);
+    let project: serde_json::Value = serde_saphyr::from_str(&repo_charmcraft()).unwrap();
+    for (name, expected) in harness::juju::generated_files(&project) {
+        let text = std::fs::read_to_string(dir.join(name))
+            .unwrap_or_else(|e| panic!("the packed charm has no {name}: {e}"));
+        let packed: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(packed, expected, "{name}");
+    }
+    let manifest: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(dir.join("manifest.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["bases"][0]["channel"], "24.04", "{manifest}");
+    use std::os::unix::fs::PermissionsExt;
+    for exe in ["dispatch", "bin/django-k8s-charm"] {
+        let mode = std::fs::metadata(dir.join(exe))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o111, 0o111, "{exe} is executable: {mode:o}");
+    }
+    let bins: Vec<_> = std::fs::read_dir(dir.join("bin"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(bins, ["django-k8s-charm"], "no test binary is shipped");
+    assert!(dir.join("templates/json_logger.py").is_file());
 }

@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn the_repository_charm_may_be_packed() {
-        let text = include_str!("../../charmcraft.yaml");
+        let text = include_str!(concat!(env!("OUT_DIR"), "/charmcraft.yaml"));
         let project: Value = serde_saphyr::from_str(text).unwrap();
         assert!(check(&project).is_empty());
     }

@@ -248,6 +248,16 @@ impl JujuHarness {
 
 /// Lay out the packed charm: what charmcraft would put in the `.charm` file.
 fn pack(project: &Value, charm: &Path) {
+    for (name, v) in generated_files(project) {
+        // JSON is YAML: the charm reads these files with a YAML parser.
+        std::fs::write(charm.join(name), serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    }
+    link_charm_under_test(charm);
+}
+
+/// The `metadata.yaml`, `config.yaml` and `actions.yaml` charmcraft generates from a
+/// project's `charmcraft.yaml`, as values.
+pub fn generated_files(project: &Value) -> [(&'static str, Value); 3] {
     let mut metadata = serde_json::Map::new();
     for key in [
         "name",
@@ -265,32 +275,65 @@ fn pack(project: &Value, charm: &Path) {
             metadata.insert(key.into(), v.clone());
         }
     }
-    // JSON is YAML: the charm reads these files with a YAML parser.
-    let write = |name: &str, v: &Value| {
-        std::fs::write(charm.join(name), serde_json::to_string_pretty(v).unwrap()).unwrap();
-    };
-    write("metadata.yaml", &Value::Object(metadata));
     let options = project
         .get("config")
         .and_then(|c| c.get("options"))
         .cloned()
         .unwrap_or(Value::Object(Default::default()));
-    write("config.yaml", &serde_json::json!({ "options": options }));
-    write(
-        "actions.yaml",
-        project
-            .get("actions")
-            .unwrap_or(&Value::Object(Default::default())),
-    );
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let actions = project
+        .get("actions")
+        .cloned()
+        .unwrap_or(Value::Object(Default::default()));
+    [
+        ("metadata.yaml", Value::Object(metadata)),
+        ("config.yaml", serde_json::json!({ "options": options })),
+        ("actions.yaml", actions),
+    ]
+}
+
+/// Link `dispatch` and `bin/django-k8s-charm` of the charm under test into `charm`.
+fn link_charm_under_test(charm: &Path) {
+    let under_test = charm_under_test();
     // A link, not a copy: writing an executable while other tests fork can make its
     // exec fail with ETXTBSY.
-    std::os::unix::fs::symlink(repo.join("dispatch"), charm.join("dispatch")).unwrap();
+    std::os::unix::fs::symlink(&under_test.dispatch, charm.join("dispatch")).unwrap();
     std::os::unix::fs::symlink(
-        env!("CARGO_BIN_EXE_django-k8s-charm"),
+        &under_test.binary,
         charm.join("bin").join("django-k8s-charm"),
     )
     .unwrap();
+}
+
+/// The variable naming a charm unpacked from the `.charm` that `charmcraft pack` made.
+pub const PACKED_CHARM_DIR: &str = "PACKED_CHARM_DIR";
+
+/// The executables every end-to-end test runs.
+pub struct CharmUnderTest {
+    pub dispatch: PathBuf,
+    pub binary: PathBuf,
+}
+
+/// This checkout's `dispatch` and the binary cargo built, or, when `PACKED_CHARM_DIR` is
+/// set (CI's real-pack step), the `dispatch` and `bin/django-k8s-charm` of that packed
+/// charm: the same tests then judge what users deploy.
+pub fn charm_under_test() -> CharmUnderTest {
+    match std::env::var_os(PACKED_CHARM_DIR).filter(|d| !d.is_empty()) {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            let under_test = CharmUnderTest {
+                dispatch: dir.join("dispatch"),
+                binary: dir.join("bin").join("django-k8s-charm"),
+            };
+            for f in [&under_test.dispatch, &under_test.binary] {
+                assert!(f.is_file(), "{PACKED_CHARM_DIR}: no {}", f.display());
+            }
+            under_test
+        }
+        None => CharmUnderTest {
+            dispatch: Path::new(env!("CARGO_MANIFEST_DIR")).join("dispatch"),
+            binary: PathBuf::from(env!("CARGO_BIN_EXE_django-k8s-charm")),
+        },
+    }
 }
 
 /// Run `cmd`, retrying while the executable is "busy": a test that has just written an
