@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 
 use crate::django::env::{app_environment, unit_fqdn};
+use crate::django::failure_log::{failure_message, secret_values};
 use crate::django::gunicorn::{
-    GEVENT_MISSING, GUNICORN_CONF_PATH, GunicornFeatures, INVALID_WORKER_CLASS, LOG_DIR,
-    NO_WORKER_CLASS_ARG, check_config_argv, command_with_worker_class, gunicorn_conf,
-    json_logger_module, worker_class_valid,
+    BYTECODE_DIR, BYTECODE_PATTERN, GEVENT_MISSING, GUNICORN_CONF_PATH, GunicornFeatures,
+    INVALID_WORKER_CLASS, LOG_DIR, NO_WORKER_CLASS_ARG, check_config_argv,
+    command_with_worker_class, gunicorn_conf, json_logger_module, logger_settings,
+    worker_class_valid,
 };
 use crate::django::layer::{
     DJANGO_SERVICE, LAYER_LABEL, ORIGINAL_SERVICES_PATH, ServiceRole, desired_layer,
@@ -31,7 +33,8 @@ use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{HookTools, LogLevel, Status, ToolError, ToolRunner};
 use crate::pebble::layer::{Layer, Service};
 use crate::pebble::{
-    ExecRequest, FileOwnership, MakeDirOptions, Pebble, PebbleError, PushOptions, ServiceAction,
+    ExecOutput, ExecRequest, FileOwnership, MakeDirOptions, Pebble, PebbleError, PushOptions,
+    ServiceAction,
 };
 use crate::state::{CharmState, scheduler_unit, the_relation};
 
@@ -309,13 +312,20 @@ pub fn reconcile<R: ToolRunner, P: Pebble>(
             json_logger: state.json_logging.then(json_logger_module),
         },
     );
-    if !update_gunicorn_conf(pebble, &conf, &django_command, &env)? {
+    if let Some(failed) = update_gunicorn_conf(pebble, &conf, &django_command, &env)? {
+        log_failure(tools, "gunicorn configuration check", &failed, &env);
         return blocked(tools, CHECK_CONFIG_FAILED);
     }
 
     // 8. Migrations.
-    if let Some(failed) = run_migrations(pebble, &env)? {
-        return blocked(tools, &migrations::failure_message(&failed));
+    if let Some((command, failed)) = run_migrations(pebble, &env)? {
+        log_failure(
+            tools,
+            &format!("database migration ({})", command.join(" ")),
+            &failed,
+            &env,
+        );
+        return blocked(tools, &migrations::failure_message(&command));
     }
 
     // 9. Replan, then keep `-scheduler` services off other units.
@@ -364,21 +374,35 @@ pub fn reconcile<R: ToolRunner, P: Pebble>(
     Ok(true)
 }
 
+/// Log a failed workload command at ERROR with the redacted tail of its output.
+fn log_failure<R: ToolRunner>(
+    tools: &mut HookTools<R>,
+    what: &str,
+    out: &ExecOutput,
+    env: &BTreeMap<String, String>,
+) {
+    let secrets = secret_values(env, tools.secret_contents());
+    let message = failure_message(what, out.exit_code, &out.stdout, &out.stderr, &secrets);
+    log(tools, LogLevel::Error, &message);
+}
+
 /// Write `gunicorn.conf.py` when its content changes, check it, and reload a running
-/// `django` (`DJANGO.md` 7.3). `false` when the check failed (the old file is restored).
+/// `django` (`DJANGO.md` 7.3): a restart when the logger settings changed (gunicorn keeps
+/// its logger across `SIGHUP`), a `SIGHUP` otherwise. `Some(output)` of the check when it
+/// failed (the old file is then restored).
 fn update_gunicorn_conf<P: Pebble>(
     pebble: &mut P,
     content: &str,
     django_command: &str,
     env: &BTreeMap<String, String>,
-) -> Result<bool, HookError> {
+) -> Result<Option<ExecOutput>, HookError> {
     let previous = match pebble.pull(GUNICORN_CONF_PATH) {
         Ok(bytes) => Some(bytes),
         Err(e) if e.is_not_found() => None,
         Err(e) => return Err(e.into()),
     };
     if previous.as_deref() == Some(content.as_bytes()) {
-        return Ok(true);
+        return Ok(None);
     }
     let django_running = pebble
         .services(&[DJANGO_SERVICE.to_string()])?
@@ -389,32 +413,65 @@ fn update_gunicorn_conf<P: Pebble>(
         ownership: daemon_owned(),
     };
     pebble.push(GUNICORN_CONF_PATH, content.as_bytes(), &owned)?;
+    remove_conf_bytecode(pebble)?;
     let argv = check_config_argv(django_command).unwrap_or_else(|| vec!["--check-config".into()]);
     let mut check = ExecRequest::new(argv);
     check.environment = env.clone();
+    // The check must not cache the file it checks: a rejected file's bytecode could
+    // outlive it (see `remove_conf_bytecode`).
+    check
+        .environment
+        .insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
     check.user = Some(DAEMON_USER.into());
     check.group = Some(DAEMON_USER.into());
     check.working_dir = Some(APP_DIR.into());
     let out = pebble.exec(&check)?;
     if !out.success() {
         // Put the old file back so that every later reconcile checks the new one again.
-        match previous {
-            Some(old) => pebble.push(GUNICORN_CONF_PATH, &old, &owned)?,
+        match &previous {
+            Some(old) => pebble.push(GUNICORN_CONF_PATH, old, &owned)?,
             None => pebble.remove_path(GUNICORN_CONF_PATH, false)?,
         }
-        return Ok(false);
+        remove_conf_bytecode(pebble)?;
+        return Ok(Some(out));
     }
     if django_running {
-        pebble.send_signal("SIGHUP", &[DJANGO_SERVICE.to_string()])?;
+        let old = previous.as_deref().map(String::from_utf8_lossy);
+        let django = [DJANGO_SERVICE.to_string()];
+        if logger_settings(old.as_deref().unwrap_or("")) != logger_settings(content) {
+            pebble.service_action(ServiceAction::Restart, &django)?;
+        } else {
+            pebble.send_signal("SIGHUP", &django)?;
+        }
     }
-    Ok(true)
+    Ok(None)
 }
 
-/// Run the migration when its status asks for it; `Some(command)` when it failed.
+/// Remove Python's cached bytecode of `gunicorn.conf.py`. The cache is keyed on the
+/// source's mtime in seconds and its size, so a file rewritten within the same second at
+/// the same size (a restore right after a failed check) would otherwise load as the
+/// bytecode of the file it replaced. A missing cache directory is fine.
+fn remove_conf_bytecode<P: Pebble>(pebble: &mut P) -> Result<(), PebbleError> {
+    let cached = match pebble.list_files(BYTECODE_DIR, Some(BYTECODE_PATTERN), false) {
+        Ok(entries) => entries,
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in cached {
+        match pebble.remove_path(&entry.path, false) {
+            Err(e) if !e.is_not_found() => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Run the migration when its status asks for it; `Some((command, output))` when it
+/// failed.
 fn run_migrations<P: Pebble>(
     pebble: &mut P,
     env: &BTreeMap<String, String>,
-) -> Result<Option<Vec<String>>, HookError> {
+) -> Result<Option<(Vec<String>, ExecOutput)>, HookError> {
     if !read_migration_status(pebble).needs_run() {
         return Ok(None);
     }
@@ -437,7 +494,7 @@ fn run_migrations<P: Pebble>(
         Ok(None)
     } else {
         write_migration_status(pebble, MigrationStatus::Failed)?;
-        Ok(Some(command))
+        Ok(Some((command, out)))
     }
 }
 

@@ -946,8 +946,8 @@ const TRACING_VARS: [(&str, &str); 2] = [
     ("OTEL_SERVICE_NAME", "django-k8s"),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://test-ip:4318/"),
 ];
-const PLAIN_GUNICORN: &str = "bind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'";
-const TRACING_GUNICORN: &str = "from opentelemetry import trace\nfrom opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter\nfrom opentelemetry.sdk.trace import TracerProvider\nfrom opentelemetry.sdk.trace.export import BatchSpanProcessor\n\nbind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'\naccess_log_format = '%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\" %({x-request-id}o)s'\n\n\ndef post_fork(server, worker):\n    trace.set_tracer_provider(TracerProvider())\n    span_processor = BatchSpanProcessor(OTLPSpanExporter())\n    trace.get_tracer_provider().add_span_processor(span_processor)\n";
+const PLAIN_GUNICORN: &str = "bind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'\ncontrol_socket = '/tmp/gunicorn.ctl'";
+const TRACING_GUNICORN: &str = "from opentelemetry import trace\nfrom opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter\nfrom opentelemetry.sdk.trace import TracerProvider\nfrom opentelemetry.sdk.trace.export import BatchSpanProcessor\n\nbind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'\ncontrol_socket = '/tmp/gunicorn.ctl'\naccess_log_format = '%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\" %({x-request-id}o)s'\n\n\ndef post_fork(server, worker):\n    trace.set_tracer_provider(TracerProvider())\n    span_processor = BatchSpanProcessor(OTLPSpanExporter())\n    trace.get_tracer_provider().add_span_processor(span_processor)\n";
 /// A changed `gunicorn.conf.py` and environment on a running app: new layer, the file
 /// written, checked and `django` reloaded, then the replan.
 const NEW_LAYER_AND_GUNICORN: [&str; 5] = [

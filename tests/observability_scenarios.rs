@@ -685,7 +685,7 @@ fn logging_on_pebble_ready_for_non_leaders_and_old_juju(mode: Mode) {
 // paas-config.yaml
 // ---------------------------------------------------------------------------------
 
-const PLAIN_CONF: &str = "bind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'";
+const PLAIN_CONF: &str = "bind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'\ncontrol_socket = '/tmp/gunicorn.ctl'";
 
 fn json_conf(options: &str) -> String {
     format!(
@@ -732,7 +732,8 @@ fn paas_config_invalid_blocks_and_json_logging(mode: Mode) {
         }
     }
 
-    // Fixed, with JSON logging: the file changes, is checked, django reloads.
+    // Fixed, with JSON logging: the file changes, is checked, and django restarts:
+    // gunicorn keeps the logger it started with across a SIGHUP.
     sim.paas_config = Some("framework_logging_format: json\n".into());
     let out = run(&mut sim, "config-changed");
     assert_eq!(out.juju.unit_status, active());
@@ -741,22 +742,32 @@ fn paas_config_invalid_blocks_and_json_logging(mode: Mode) {
         [
             "write /django/gunicorn.conf.py",
             CHECK_CONFIG,
-            "signal SIGHUP django"
+            "restart django"
         ]
     );
+    assert_eq!(out.pebble.services["django"].starts, 2);
     let module = json_logger_module();
     assert!(!module.ends_with('\n'));
     assert!(module.contains("class GunicornJsonLogger("), "{module}");
     assert!(module.contains("class OtelSpanMiddleware"), "{module}");
     assert_eq!(conf(&out), json_conf(""));
 
-    // webserver options go between statsd_host and the post_fork hook.
+    // webserver options go between control_socket and the post_fork hook.
     sim.juju.config.insert("webserver-workers".into(), 4.into());
     sim.juju
         .config
         .insert("webserver-timeout".into(), 30.into());
     let out = run(&mut sim, "config-changed");
     assert_eq!(conf(&out), json_conf("\nworkers = 4\ntimeout = 30"));
+    // ... and reach the running gunicorn by SIGHUP: the logger settings are the same.
+    assert_eq!(
+        op_names(out.ops()),
+        [
+            "write /django/gunicorn.conf.py",
+            CHECK_CONFIG,
+            "signal SIGHUP django"
+        ]
+    );
     sim.juju.config.shift_remove("webserver-workers");
     sim.juju.config.shift_remove("webserver-timeout");
 
@@ -777,6 +788,9 @@ fn paas_config_invalid_blocks_and_json_logging(mode: Mode) {
             PLAIN_CONF.to_string()
         };
         assert_eq!(conf(&out), expected, "{text:?}");
+        // Every switch of the format here changes the logger settings.
+        let reload = &op_names(out.ops())[2..];
+        assert_eq!(reload, ["restart django"], "{text:?}");
     }
 }
 

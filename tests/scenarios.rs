@@ -51,7 +51,7 @@ fn worked_example_of_a_first_reconcile(mode: Mode) {
     );
     assert_eq!(
         out.pebble.file_text("/django/gunicorn.conf.py").unwrap(),
-        "bind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'"
+        "bind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'\ncontrol_socket = '/tmp/gunicorn.ctl'"
     );
     assert_eq!(
         out.pebble
@@ -845,6 +845,159 @@ fn a_failed_gunicorn_check_restores_the_file_and_stays_blocked(mode: Mode) {
     assert!(op_names(out.ops()).contains(&CHECK_CONFIG.to_string()));
 }
 
+const BYTECODE: &str = "/django/__pycache__/gunicorn.conf.cpython-312.pyc";
+const OTHER_BYTECODE: &str = "/django/__pycache__/settings.cpython-312.pyc";
+
+/// The ERROR lines in the Juju log (clear `juju.logs` before a hook to get its own).
+fn errors(out: &django_charm::simulate::Outcome) -> Vec<String> {
+    out.juju
+        .logs
+        .iter()
+        .filter(|l| l.level == "ERROR")
+        .map(|l| l.message.clone())
+        .collect()
+}
+
+fn the_gunicorn_check_caches_no_bytecode_and_every_write_drops_the_cache(mode: Mode) {
+    let mut sim = world(mode);
+    sim.pebble = std::mem::take(&mut sim.pebble)
+        .with_dir("/django/__pycache__")
+        .with_file(BYTECODE, "bytecode of an older file")
+        .with_file(OTHER_BYTECODE, "bytecode of the settings");
+    let out = run(&mut sim, "config-changed");
+    let ops = op_names(out.ops());
+    let at = ops
+        .iter()
+        .position(|o| o == "write /django/gunicorn.conf.py")
+        .unwrap();
+    assert_eq!(
+        ops[at..at + 3],
+        [
+            "write /django/gunicorn.conf.py".to_string(),
+            format!("remove {BYTECODE}"),
+            CHECK_CONFIG.to_string()
+        ]
+    );
+    let check_env = out
+        .ops()
+        .iter()
+        .find_map(|op| match op {
+            PebbleOp::Exec {
+                command,
+                environment,
+                ..
+            } if command.last().map(String::as_str) == Some("--check-config") => {
+                Some(environment.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(check_env["PYTHONDONTWRITEBYTECODE"], "1");
+    assert_eq!(
+        check_env["DJANGO_SECRET_KEY"], "example-secret-key-not-for-production-use",
+        "the rest of the environment is the app's"
+    );
+    assert!(
+        !out.django_env().contains_key("PYTHONDONTWRITEBYTECODE"),
+        "only the check gets it"
+    );
+    assert_eq!(out.pebble.file_text(BYTECODE), None);
+    assert_eq!(
+        out.pebble.file_text(OTHER_BYTECODE),
+        Some("bytecode of the settings")
+    );
+    let good = out
+        .pebble
+        .file_text("/django/gunicorn.conf.py")
+        .unwrap()
+        .to_string();
+
+    // A check that caches the rejected file anyway: the restore drops that cache too.
+    sim.pebble.exec_rules.push(
+        ExecRule::prefix(["/bin/python3", "-m", "gunicorn"])
+            .exit_code(1)
+            .creates(BYTECODE, "bytecode of the rejected file"),
+    );
+    sim.juju.config.insert("webserver-workers".into(), 3.into());
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(
+        op_names(out.ops()),
+        [
+            "write /django/gunicorn.conf.py".to_string(),
+            CHECK_CONFIG.to_string(),
+            "write /django/gunicorn.conf.py".to_string(),
+            format!("remove {BYTECODE}"),
+        ]
+    );
+    assert_eq!(
+        out.pebble.file_text("/django/gunicorn.conf.py"),
+        Some(good.as_str())
+    );
+    assert_eq!(out.pebble.file_text(BYTECODE), None);
+    assert_eq!(
+        out.juju.unit_status,
+        blocked(
+            "Webserver configuration check failed, please review your charm configuration or database relation"
+        )
+    );
+}
+
+fn a_failed_check_or_migration_logs_the_redacted_tail_of_its_output(mode: Mode) {
+    let mut sim = world(mode);
+    let noise: String = (1..=60).map(|i| format!("noise line {i}\n")).collect();
+    sim.pebble.exec_rules.push(
+        ExecRule::prefix(["/bin/python3", "-m", "gunicorn"])
+            .exit_code(1)
+            .stdout(noise)
+            .stderr(
+                "Traceback (most recent call last):\nModuleNotFoundError: No module named 'djang_app'\n",
+            ),
+    );
+    let out = run(&mut sim, "config-changed");
+    let logged = errors(&out);
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    let lines: Vec<&str> = logged[0].lines().collect();
+    assert_eq!(
+        lines[0],
+        "gunicorn configuration check failed with exit status 1:"
+    );
+    assert_eq!(lines.len(), 51, "the header and the last 50 lines");
+    assert_eq!(lines[1], "noise line 13");
+    assert_eq!(
+        lines[50],
+        "ModuleNotFoundError: No module named 'djang_app'"
+    );
+
+    // The migration's output carries the database password and the Django key.
+    sim.pebble.exec_rules.clear();
+    sim.pebble.exec_rules.push(
+        ExecRule::exact(["python3", "manage.py", "migrate"])
+            .exit_code(1)
+            .stderr(
+                "django.db.utils.OperationalError: connection to server at \"127.0.0.1\", port 5432 failed: \
+                 password example-password rejected\nSECRET_KEY = 'example-secret-key-not-for-production-use'\n",
+            ),
+    );
+    sim.juju.logs.clear();
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(
+        errors(&out),
+        [
+            "database migration (python3 manage.py migrate) failed with exit status 1:\n\
+          django.db.utils.OperationalError: connection to server at \"127.0.0.1\", port 5432 failed: \
+          password [redacted] rejected\nSECRET_KEY = '[redacted]'"
+        ]
+    );
+
+    // Nothing is logged when the commands succeed.
+    sim.pebble.exec_rules.clear();
+    sim.juju.logs.clear();
+    let out = run(&mut sim, "update-status");
+    assert_eq!(out.juju.unit_status, active());
+    assert!(errors(&out).is_empty(), "{:?}", errors(&out));
+    assert!(op_names(out.ops()).contains(&"exec python3 manage.py migrate".to_string()));
+}
+
 fn proxies_from_the_model_and_an_old_juju(mode: Mode) {
     let mut sim = world(mode);
     sim.env.insert(
@@ -969,6 +1122,8 @@ in_both_modes!(
     secret_options_and_relation_secrets_are_read_fresh_on_secret_changed,
     worker_class_checks_in_their_fixed_order,
     a_failed_gunicorn_check_restores_the_file_and_stays_blocked,
+    the_gunicorn_check_caches_no_bytecode_and_every_write_drops_the_cache,
+    a_failed_check_or_migration_logs_the_redacted_tail_of_its_output,
     proxies_from_the_model_and_an_old_juju,
     peer_fqdns_in_numeric_order,
     a_failing_hook_tool_fails_the_hook_and_buffers_nothing,

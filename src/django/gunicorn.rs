@@ -7,6 +7,17 @@ use crate::django::config::WebserverOptions;
 pub const GUNICORN_CONF_PATH: &str = "/django/gunicorn.conf.py";
 /// The log directory made before the file is written (`DJANGO.md` 7.2).
 pub const LOG_DIR: &str = "/var/log/django";
+/// Where Python caches the compiled `gunicorn.conf.py`, and the names it uses there.
+/// The cache is keyed on the source's mtime (in seconds) and size, so a file rewritten
+/// within the same second at the same size (the restore after a failed check) would
+/// load the cached bytecode of the file it replaced.
+pub const BYTECODE_DIR: &str = "/django/__pycache__";
+pub const BYTECODE_PATTERN: &str = "gunicorn.conf.*.pyc";
+/// gunicorn 25.1 and newer open a control socket under `$HOME` by default, which the
+/// rock's `_daemon_` (home `/nonexistent`) cannot write: put it where it can.
+const CONTROL_SOCKET: &str = "control_socket = '/tmp/gunicorn.ctl'";
+/// The line that makes gunicorn use the JSON logging module.
+const LOGGER_CLASS_LINE: &str = "logger_class = GunicornJsonLogger\n";
 
 const TRACING_IMPORTS: [&str; 4] = [
     "from opentelemetry import trace",
@@ -61,7 +72,8 @@ pub fn gunicorn_conf(options: &WebserverOptions, features: GunicornFeatures<'_>)
     if let Some(module) = features.json_logger {
         out.push('\n');
         out.push_str(module);
-        out.push_str("\nlogger_class = GunicornJsonLogger\n");
+        out.push('\n');
+        out.push_str(LOGGER_CLASS_LINE);
     }
     let (access, error) = if features.juju_3_4 {
         ("'-'", "'-'")
@@ -77,6 +89,7 @@ pub fn gunicorn_conf(options: &WebserverOptions, features: GunicornFeatures<'_>)
         format!("accesslog = {access}"),
         format!("errorlog = {error}"),
         "statsd_host = 'localhost:9125'".to_string(),
+        CONTROL_SOCKET.to_string(),
     ];
     for (name, value) in [
         ("workers", options.workers),
@@ -111,6 +124,18 @@ pub fn gunicorn_conf(options: &WebserverOptions, features: GunicornFeatures<'_>)
         }
     }
     out
+}
+
+/// The JSON logger settings of a `gunicorn.conf.py` (the module and its `logger_class`
+/// line; empty without them). gunicorn sets its logger up once, when it starts, and keeps
+/// it across a `SIGHUP` reload: a change here needs a restart.
+pub fn logger_settings(conf: &str) -> &str {
+    let Some(at) = conf.find(LOGGER_CLASS_LINE) else {
+        return "";
+    };
+    let head = &conf[..at + LOGGER_CLASS_LINE.len()];
+    let imports = TRACING_IMPORTS.join("\n") + "\n\n";
+    head.strip_prefix(imports.as_str()).unwrap_or(head)
 }
 
 /// Why the worker class blocks the charm (`DJANGO.md` 8).
@@ -228,7 +253,7 @@ mod tests {
     use super::*;
 
     const IMPORTS: &str = "from opentelemetry import trace\nfrom opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter\nfrom opentelemetry.sdk.trace import TracerProvider\nfrom opentelemetry.sdk.trace.export import BatchSpanProcessor";
-    const BASE: &str = "bind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'";
+    const BASE: &str = "bind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'\ncontrol_socket = '/tmp/gunicorn.ctl'";
     const TRACE_BODY: &str = "def post_fork(server, worker):\n    trace.set_tracer_provider(TracerProvider())\n    span_processor = BatchSpanProcessor(OTLPSpanExporter())\n    trace.get_tracer_provider().add_span_processor(span_processor)\n";
     const JSON_BODY: &str = "    _original_wsgi = worker.app.wsgi\n\n    def _patched_wsgi():\n        return OtelSpanMiddleware(_original_wsgi())\n\n    worker.app.wsgi = _patched_wsgi\n";
 
@@ -261,6 +286,40 @@ mod tests {
         assert!(text.contains(
             "accesslog = '/var/log/django/access.log'\nerrorlog = '/var/log/django/error.log'\n"
         ));
+    }
+
+    #[test]
+    fn logger_settings_are_the_json_module_and_its_logger_class() {
+        let m = "class GunicornJsonLogger: pass";
+        let plain = gunicorn_conf(&WebserverOptions::default(), new());
+        assert_eq!(logger_settings(&plain), "");
+        let json = GunicornFeatures {
+            json_logger: Some(m),
+            ..new()
+        };
+        let expected = format!("\n{m}\nlogger_class = GunicornJsonLogger\n");
+        let opts = WebserverOptions {
+            workers: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(logger_settings(&gunicorn_conf(&opts, json)), expected);
+        // Tracing and the options are not logger settings: SIGHUP applies them.
+        let both = GunicornFeatures {
+            tracing: true,
+            ..json
+        };
+        assert_eq!(
+            logger_settings(&gunicorn_conf(&WebserverOptions::default(), both)),
+            expected
+        );
+        let other_module = GunicornFeatures {
+            json_logger: Some("class GunicornJsonLogger: x = 1"),
+            ..new()
+        };
+        assert_ne!(
+            logger_settings(&gunicorn_conf(&opts, other_module)),
+            expected
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The Django rules of the charm, as pure functions of the gathered state: the
 //! configuration ([`config`]), the environment ([`mod@env`]), the Pebble layer
 //! ([`layer`]), `gunicorn.conf.py` and the worker class ([`gunicorn`]), migrations
-//! ([`migrations`]), `paas-config.yaml` ([`paas_config`]) and the statuses ([`status`]).
+//! ([`migrations`]), what a failed workload command logs ([`failure_log`]),
+//! `paas-config.yaml` ([`paas_config`]) and the statuses ([`status`]).
 
 pub mod config;
 pub mod env;
+pub mod failure_log;
 pub mod gunicorn;
 pub mod layer;
 pub mod migrations;

@@ -313,6 +313,8 @@ pub struct HookTools<R> {
     /// Leadership as `is-leader` last said it: Juju guarantees it for 30 s, longer than
     /// any hook of ours, so one call per hook is enough (ops caches it the same way).
     leader: Option<bool>,
+    /// Every value of every secret read in this hook: what the charm must never log.
+    secret_contents: Vec<String>,
 }
 
 impl<R: ToolRunner> HookTools<R> {
@@ -320,7 +322,13 @@ impl<R: ToolRunner> HookTools<R> {
         HookTools {
             runner,
             leader: None,
+            secret_contents: Vec::new(),
         }
+    }
+
+    /// The values of the secrets read so far in this hook.
+    pub fn secret_contents(&self) -> &[String] {
+        &self.secret_contents
     }
 
     pub fn runner(&self) -> &R {
@@ -638,7 +646,7 @@ impl<R: ToolRunner> HookTools<R> {
         }
         let content: Option<Option<IndexMap<String, Value>>> =
             self.json_or_absent("secret-get", &a, secret_missing)?;
-        Ok(content.map(|c| {
+        let content: Option<SecretContent> = content.map(|c| {
             c.unwrap_or_default()
                 .into_iter()
                 .map(|(k, v)| match v {
@@ -646,7 +654,11 @@ impl<R: ToolRunner> HookTools<R> {
                     other => (k, other.to_string()),
                 })
                 .collect()
-        }))
+        });
+        if let Some(c) = &content {
+            self.secret_contents.extend(c.values().cloned());
+        }
+        Ok(content)
     }
 
     fn secret_option_args(options: &SecretOptions, a: &mut Vec<String>) {

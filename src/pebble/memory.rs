@@ -305,7 +305,9 @@ impl FsEntry {
 
 /// A scripted answer to exec: commands whose argv equals `argv` (or starts with it,
 /// with `prefix`) exit with `exit_code` and print `stdout`/`stderr`. With `echo_stdin`
-/// the command's stdin is appended to its stdout, like `cat`.
+/// the command's stdin is appended to its stdout, like `cat`. `creates` lists files the
+/// command leaves behind (path -> content, parents made as needed), like the bytecode a
+/// Python program caches.
 ///
 /// When several rules match, the most specific wins: exact before prefix, longer
 /// prefix before shorter, later rule before earlier.
@@ -320,6 +322,8 @@ pub struct ExecRule {
     #[serde(skip_serializing_if = "FileContent::is_empty")]
     pub stderr: FileContent,
     pub echo_stdin: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub creates: BTreeMap<String, FileContent>,
 }
 
 impl ExecRule {
@@ -356,6 +360,11 @@ impl ExecRule {
 
     pub fn echo_stdin(mut self) -> Self {
         self.echo_stdin = true;
+        self
+    }
+
+    pub fn creates(mut self, path: &str, content: impl Into<FileContent>) -> Self {
+        self.creates.insert(path.to_string(), content.into());
         self
     }
 

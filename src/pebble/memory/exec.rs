@@ -77,6 +77,13 @@ impl PebbleModel {
         if !request.split_stderr {
             stdout.append(&mut stderr);
         }
+        for (path, content) in rule.creates {
+            let path = clean_path(&path);
+            for dir in ancestors(&path) {
+                self.files.entry(dir).or_insert_with(FsEntry::directory);
+            }
+            self.files.insert(path, FsEntry::file(content));
+        }
         ExecOutput {
             exit_code: rule.exit_code,
             stdout,
