@@ -8,6 +8,7 @@ use crate::cos;
 use crate::django::migrations::MigrationStatus;
 use crate::integrations::databases;
 use crate::integrations::ingress;
+use crate::integrations::kind::{IntegrationKind, Reaction, spec_of};
 use crate::integrations::{
     http_proxy, oauth, openfga, rabbitmq, redis, s3, saml, smtp, tracing, valkey,
 };
@@ -23,10 +24,7 @@ use crate::reconcile::{
     APP_PORT, HookError, ReconcileOptions, check_state, log, publish_ingress,
     read_migration_status, reconcile, write_ingress_data,
 };
-use crate::state::{
-    IntegrationKind, PEER_ENDPOINT, SECRET_KEY_FIELD, base_url, gather, integration_kind,
-    relation_ids, the_relation,
-};
+use crate::state::{PEER_ENDPOINT, SECRET_KEY_FIELD, base_url, gather, relation_ids, the_relation};
 
 /// The workload container.
 pub const CONTAINER: &str = "django-app";
@@ -216,7 +214,8 @@ fn relation_event<R: ToolRunner, P: Pebble>(
     let kind = meta
         .requires
         .get(endpoint)
-        .and_then(|spec| integration_kind(endpoint, &spec.interface));
+        .and_then(|spec| spec_of(endpoint, &spec.interface))
+        .map(|spec| spec.kind);
     if let Some(kind) = kind {
         return integration_event(hook, event, kind);
     }
@@ -277,28 +276,57 @@ fn relation_event<R: ToolRunner, P: Pebble>(
     Ok(())
 }
 
-/// Relation events of the integrations that give environment variables (`DJANGO.md` 12).
+/// Relation events of the integrations that give environment variables (`DJANGO.md` 12):
+/// the few writes of `-created` and `-joined`, then what the event calls for.
 fn integration_event<R: ToolRunner, P: Pebble>(
     hook: &mut Hook<'_, R, P>,
     event: &RelationEvent,
     kind: IntegrationKind,
 ) -> Result<(), HookError> {
-    use IntegrationKind as K;
     use RelationKind as E;
-    let rel = &event.relation;
-    let app = hook.ctx.app_name.clone();
-    match (kind, event.kind) {
-        (K::Redis, E::Broken) => full_reconcile(hook, true),
-        (K::Redis, E::Joined | E::Changed) => {
-            if redis::joined_or_changed_triggers_reconcile(event.remote_unit.as_deref()) {
-                full_reconcile(hook, true)
-            } else {
-                Ok(())
-            }
-        }
+    let reaction = match event.kind {
         // On every integration, a broken relation leaves at once (DJANGO.md 17.6).
-        (_, E::Broken) => full_reconcile(hook, false),
-        (K::Valkey, E::Created) => {
+        E::Broken => Reaction::Reconcile {
+            migrations: kind.spec().migrations_when_broken,
+        },
+        E::Created => {
+            integration_created(hook, event, kind)?;
+            Reaction::Nothing
+        }
+        E::Joined => integration_joined(hook, event, kind)?,
+        E::Changed => integration_changed(hook, event, kind)?,
+        // The provider's units carry RabbitMQ's data: one leaving is a change.
+        E::Departed if kind == IntegrationKind::Rabbitmq => integration_changed(hook, event, kind)?,
+        E::Departed => Reaction::Nothing,
+    };
+    react(hook, reaction)
+}
+
+/// Do what a relation event calls for.
+fn react<R: ToolRunner, P: Pebble>(
+    hook: &mut Hook<'_, R, P>,
+    reaction: Reaction,
+) -> Result<(), HookError> {
+    match reaction {
+        Reaction::Nothing => Ok(()),
+        Reaction::Reconcile { migrations } => full_reconcile(hook, migrations),
+        Reaction::CheckState => {
+            let state = gather(hook.ctx, hook.meta, hook.tools)?;
+            check_state(&state, hook.tools, hook.pebble).map(|_| ())
+        }
+    }
+}
+
+/// `-relation-created`: the leader's requests that need nothing from the provider.
+fn integration_created<R: ToolRunner, P: Pebble>(
+    hook: &mut Hook<'_, R, P>,
+    event: &RelationEvent,
+    kind: IntegrationKind,
+) -> Result<(), HookError> {
+    let rel = &event.relation;
+    match kind {
+        IntegrationKind::Database => database_created(hook, event),
+        IntegrationKind::Valkey => {
             if hook.tools.is_leader()? {
                 let salt = valkey::random_salt()?;
                 hook.tools
@@ -306,57 +334,14 @@ fn integration_event<R: ToolRunner, P: Pebble>(
             }
             Ok(())
         }
-        (K::Valkey, E::Changed) => {
-            let Some(remote) = remote_app(hook, event)? else {
-                return Ok(());
-            };
-            let ours = hook
-                .tools
-                .relation_get(rel, &hook.ctx.unit_name, false)?
-                .unwrap_or_default();
-            let previous = ours.get("data").map(String::as_str);
-            let current = hook
-                .tools
-                .relation_get(rel, &remote, true)?
-                .unwrap_or_default();
-            let trigger = valkey::changed_triggers_reconcile(previous, &current);
-            if let Some(snapshot) = valkey::snapshot(previous, &current) {
-                let data: Databag = [("data".to_string(), snapshot)].into_iter().collect();
-                hook.tools.relation_set(rel, &data, false)?;
-            }
-            if trigger {
-                full_reconcile(hook, true)
-            } else {
-                Ok(())
-            }
-        }
-        (K::S3, E::Joined) => {
+        IntegrationKind::Openfga => {
             if hook.tools.is_leader()? {
                 hook.tools
-                    .relation_set(rel, &s3::requirer_app_data(&app), true)?;
+                    .relation_set(rel, &openfga::store_request(), true)?;
             }
             Ok(())
         }
-        (K::S3 | K::Saml | K::Oauth, E::Changed) => {
-            let Some(remote) = remote_app(hook, event)? else {
-                return Ok(());
-            };
-            let bag = hook
-                .tools
-                .relation_get(rel, &remote, true)?
-                .unwrap_or_default();
-            let trigger = match kind {
-                K::S3 => s3::changed_triggers_reconcile(&bag),
-                K::Saml => saml::changed_triggers_reconcile(&bag),
-                _ => oauth::reconciles_on(E::Changed, &bag),
-            };
-            match (trigger, kind) {
-                (false, _) => Ok(()),
-                (true, K::Oauth) => full_reconcile(hook, false),
-                (true, _) => full_reconcile(hook, true),
-            }
-        }
-        (K::Oauth, E::Created) => {
+        IntegrationKind::Oauth => {
             // Only the one active OAuth endpoint; leader only; and only what the request
             // needs: the options and the base URL.
             let active = oauth::choose_endpoint(
@@ -375,60 +360,96 @@ fn integration_event<R: ToolRunner, P: Pebble>(
                 .relation_set(rel, &oauth::client_request(&base_url, &options), true)?;
             Ok(())
         }
-        (K::Database, E::Created) => database_created(hook, event),
-        (K::Database, E::Changed) => database_changed(hook, event),
-        (K::Rabbitmq, E::Joined) => {
+        _ => Ok(()),
+    }
+}
+
+/// `-relation-joined`: S3's and RabbitMQ's requests, and Redis's reconcile.
+fn integration_joined<R: ToolRunner, P: Pebble>(
+    hook: &mut Hook<'_, R, P>,
+    event: &RelationEvent,
+    kind: IntegrationKind,
+) -> Result<Reaction, HookError> {
+    let rel = &event.relation;
+    let app = hook.ctx.app_name.clone();
+    match kind {
+        IntegrationKind::Redis => Ok(redis::on_joined_or_changed(event.remote_unit.as_deref())),
+        IntegrationKind::S3 => {
+            if hook.tools.is_leader()? {
+                hook.tools
+                    .relation_set(rel, &s3::requirer_app_data(&app), true)?;
+            }
+            Ok(Reaction::Nothing)
+        }
+        IntegrationKind::Rabbitmq => {
+            // The reconcile comes first, then the request (the reference's order).
             full_reconcile(hook, false)?;
             if hook.tools.is_leader()? {
                 hook.tools
                     .relation_set(rel, &rabbitmq::access_request(&app), true)?;
             }
-            Ok(())
+            Ok(Reaction::Nothing)
         }
-        (K::Rabbitmq, E::Changed | E::Departed) => {
-            let Some(remote) = remote_app(hook, event)? else {
-                return Ok(());
-            };
-            let data = rabbitmq::read(hook.tools, rel, &remote)?;
-            if rabbitmq::changed_triggers_reconcile(&data) {
-                full_reconcile(hook, true)
-            } else {
-                Ok(())
-            }
-        }
-        (K::Tracing, E::Changed) => full_reconcile(hook, false),
-        (K::Smtp, E::Changed) => {
-            let Some(remote) = remote_app(hook, event)? else {
-                return Ok(());
-            };
-            match smtp::changed_action(&smtp::read(hook.tools, rel, &remote)?) {
-                smtp::ChangedAction::Nothing => Ok(()),
-                smtp::ChangedAction::Reconcile => full_reconcile(hook, false),
-                smtp::ChangedAction::CheckState => {
-                    let state = gather(hook.ctx, hook.meta, hook.tools)?;
-                    check_state(&state, hook.tools, hook.pebble).map(|_| ())
-                }
-            }
-        }
-        (K::Openfga, E::Created) => {
-            if hook.tools.is_leader()? {
-                hook.tools
-                    .relation_set(rel, &openfga::store_request(), true)?;
-            }
-            Ok(())
-        }
-        (K::Openfga, E::Changed) => {
-            let Some(remote) = remote_app(hook, event)? else {
-                return Ok(());
-            };
-            if openfga::changed_triggers_reconcile(&openfga::read(hook.tools, rel, &remote)?) {
-                full_reconcile(hook, false)
-            } else {
-                Ok(())
-            }
-        }
-        _ => Ok(()),
+        _ => Ok(Reaction::Nothing),
     }
+}
+
+/// `-relation-changed`: each integration reads what it needs of the provider's data and
+/// says what it calls for.
+fn integration_changed<R: ToolRunner, P: Pebble>(
+    hook: &mut Hook<'_, R, P>,
+    event: &RelationEvent,
+    kind: IntegrationKind,
+) -> Result<Reaction, HookError> {
+    use IntegrationKind as K;
+    match kind {
+        K::Redis => return Ok(redis::on_joined_or_changed(event.remote_unit.as_deref())),
+        K::Tracing => return Ok(Reaction::Reconcile { migrations: false }),
+        _ => {}
+    }
+    let Some(remote) = remote_app(hook, event)? else {
+        return Ok(Reaction::Nothing);
+    };
+    let rel = &event.relation;
+    let tools = &mut *hook.tools;
+    let app_bag = |tools: &mut HookTools<R>| -> Result<Databag, HookError> {
+        Ok(tools.relation_get(rel, &remote, true)?.unwrap_or_default())
+    };
+    Ok(match kind {
+        K::Database => database_changed(hook, event, &remote)?,
+        K::Valkey => valkey_changed(hook, event, &remote)?,
+        K::S3 => s3::on_changed(&app_bag(tools)?),
+        K::Saml => saml::on_changed(&app_bag(tools)?),
+        K::Oauth => oauth::on_changed(&app_bag(tools)?),
+        K::Rabbitmq => rabbitmq::on_changed(&rabbitmq::read(tools, rel, &remote)?),
+        K::Smtp => smtp::on_changed(&smtp::read(tools, rel, &remote)?),
+        K::Openfga => openfga::on_changed(&openfga::read(tools, rel, &remote)?),
+        K::Redis | K::Tracing => Reaction::Nothing,
+    })
+}
+
+/// `valkey-relation-changed`: keep a snapshot of the responses we saw.
+fn valkey_changed<R: ToolRunner, P>(
+    hook: &mut Hook<'_, R, P>,
+    event: &RelationEvent,
+    remote: &str,
+) -> Result<Reaction, HookError> {
+    let rel = &event.relation;
+    let ours = hook
+        .tools
+        .relation_get(rel, &hook.ctx.unit_name, false)?
+        .unwrap_or_default();
+    let previous = ours.get("data").map(String::as_str);
+    let current = hook
+        .tools
+        .relation_get(rel, remote, true)?
+        .unwrap_or_default();
+    let reaction = valkey::on_changed(previous, &current);
+    if let Some(snapshot) = valkey::snapshot(previous, &current) {
+        let data: Databag = [("data".to_string(), snapshot)].into_iter().collect();
+        hook.tools.relation_set(rel, &data, false)?;
+    }
+    Ok(reaction)
 }
 
 /// The leader asks the http-proxy provider for a proxy, keeping the requirer id it
@@ -538,20 +559,18 @@ fn database_created<R: ToolRunner, P>(
 
 /// `<db>-relation-changed`: keep a snapshot of the provider data; reconcile with
 /// migrations when credentials or endpoints arrived (`INTERFACES.md` 3.1, 3.4).
-fn database_changed<R: ToolRunner, P: Pebble>(
+fn database_changed<R: ToolRunner, P>(
     hook: &mut Hook<'_, R, P>,
     event: &RelationEvent,
-) -> Result<(), HookError> {
-    let Some(app) = remote_app(hook, event)? else {
-        return Ok(());
-    };
+    remote: &str,
+) -> Result<Reaction, HookError> {
     let tools = &mut *hook.tools;
     let rel = &event.relation;
     let ours = tools
         .relation_get(rel, &hook.ctx.unit_name, false)?
         .unwrap_or_default();
     let previous = databases::parse_snapshot(ours.get("data").map(String::as_str));
-    let current = tools.relation_get(rel, &app, true)?.unwrap_or_default();
+    let current = tools.relation_get(rel, remote, true)?.unwrap_or_default();
     for (group, uri) in databases::new_secret_fields(&previous, &current) {
         // Registering the label is all this read is for; a failure shows up later as
         // invalid data if it matters.
@@ -566,9 +585,5 @@ fn database_changed<R: ToolRunner, P: Pebble>(
         .into_iter()
         .collect();
     tools.relation_set(rel, &snapshot, false)?;
-    if databases::changed_triggers_reconcile(&previous, &current) {
-        full_reconcile(hook, true)
-    } else {
-        Ok(())
-    }
+    Ok(databases::on_changed(&previous, &current))
 }

@@ -9,7 +9,8 @@ use indexmap::IndexMap;
 
 use crate::django::config::{ConfigState, read_config};
 use crate::django::paas_config::LoggingFormat;
-use crate::integrations::databases::{self, DATABASES, DatabaseData};
+use crate::integrations::databases::{self, DatabaseData};
+use crate::integrations::kind::{IntegrationKind, Order, spec_of};
 use crate::integrations::{
     Readiness, SecretLookup, http_proxy, ingress, oauth, openfga, rabbitmq, redis, s3, saml, smtp,
     tracing, valkey,
@@ -42,65 +43,6 @@ pub struct Proxies {
     pub no_proxy: Option<String>,
 }
 
-/// The integrations that produce environment variables, as the status and environment
-/// rules name and order them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IntegrationKind {
-    /// `postgresql`, `mysql` or `mongodb` (named by their endpoint).
-    Database,
-    Openfga,
-    Rabbitmq,
-    Redis,
-    Valkey,
-    S3,
-    Saml,
-    Smtp,
-    Tracing,
-    /// The one endpoint of interface `oauth`, whatever its name.
-    Oauth,
-}
-
-impl IntegrationKind {
-    /// Order of the variables in the environment (`DJANGO.md` 3.1 step 7).
-    pub const ENV_ORDER: [IntegrationKind; 10] = [
-        IntegrationKind::Openfga,
-        IntegrationKind::Rabbitmq,
-        IntegrationKind::Redis,
-        IntegrationKind::Valkey,
-        IntegrationKind::S3,
-        IntegrationKind::Database,
-        IntegrationKind::Saml,
-        IntegrationKind::Smtp,
-        IntegrationKind::Tracing,
-        IntegrationKind::Oauth,
-    ];
-    /// Order in which invalid data is reported (`INTERFACES.md` 1.1).
-    pub const INVALID_ORDER: [IntegrationKind; 10] = [
-        IntegrationKind::Database,
-        IntegrationKind::Openfga,
-        IntegrationKind::Rabbitmq,
-        IntegrationKind::Redis,
-        IntegrationKind::Valkey,
-        IntegrationKind::S3,
-        IntegrationKind::Saml,
-        IntegrationKind::Smtp,
-        IntegrationKind::Tracing,
-        IntegrationKind::Oauth,
-    ];
-    /// Order of `missing integrations` (`INTERFACES.md` 1.2); valkey is never missing.
-    pub const MISSING_ORDER: [IntegrationKind; 9] = [
-        IntegrationKind::Database,
-        IntegrationKind::Rabbitmq,
-        IntegrationKind::Redis,
-        IntegrationKind::S3,
-        IntegrationKind::Openfga,
-        IntegrationKind::Saml,
-        IntegrationKind::Tracing,
-        IntegrationKind::Smtp,
-        IntegrationKind::Oauth,
-    ];
-}
-
 /// One declared integration endpoint and what its data gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationState {
@@ -115,29 +57,19 @@ pub struct IntegrationState {
 impl IntegrationState {
     /// The name statuses use: the endpoint for databases, `oauth` for OAuth.
     pub fn status_name(&self) -> &str {
-        match self.kind {
-            IntegrationKind::Database => &self.endpoint,
-            IntegrationKind::Openfga => "openfga",
-            IntegrationKind::Rabbitmq => "rabbitmq",
-            IntegrationKind::Redis => "redis",
-            IntegrationKind::Valkey => "valkey",
-            IntegrationKind::S3 => "s3",
-            IntegrationKind::Saml => "saml",
-            IntegrationKind::Smtp => "smtp",
-            IntegrationKind::Tracing => "tracing",
-            IntegrationKind::Oauth => "oauth",
-        }
+        self.kind.spec().status_name.unwrap_or(&self.endpoint)
     }
 }
 
-/// `integrations` sorted by `order` (databases keep their metadata order).
-pub fn in_order<'a>(
-    integrations: &'a [IntegrationState],
-    order: &'a [IntegrationKind],
-) -> impl Iterator<Item = &'a IntegrationState> + 'a {
-    order
+/// The integrations `order` lists, in that order (databases keep their metadata order).
+pub fn in_order(integrations: &[IntegrationState], order: Order) -> Vec<&IntegrationState> {
+    let mut listed: Vec<&IntegrationState> = integrations
         .iter()
-        .flat_map(move |kind| integrations.iter().filter(move |i| i.kind == *kind))
+        .filter(|i| order.rank(i.kind).is_some())
+        .collect();
+    // A stable sort: equal ranks (the databases) keep their order.
+    listed.sort_by_key(|i| order.rank(i.kind));
+    listed
 }
 
 /// The ingress relation.
@@ -344,25 +276,6 @@ pub fn read_database<R: ToolRunner>(
     })
 }
 
-/// The kind of integration a `requires` endpoint is, by name and interface.
-pub fn integration_kind(name: &str, interface: &str) -> Option<IntegrationKind> {
-    if DATABASES.contains(&(name, interface)) {
-        return Some(IntegrationKind::Database);
-    }
-    match (name, interface) {
-        ("openfga", "openfga") => Some(IntegrationKind::Openfga),
-        ("rabbitmq", "rabbitmq") => Some(IntegrationKind::Rabbitmq),
-        ("redis", "redis") => Some(IntegrationKind::Redis),
-        ("valkey", "valkey_client") => Some(IntegrationKind::Valkey),
-        ("s3", "s3") => Some(IntegrationKind::S3),
-        ("saml", "saml") => Some(IntegrationKind::Saml),
-        ("smtp", "smtp") => Some(IntegrationKind::Smtp),
-        ("tracing", "tracing") => Some(IntegrationKind::Tracing),
-        (_, "oauth") => Some(IntegrationKind::Oauth),
-        _ => None,
-    }
-}
-
 fn gather_integrations<R: ToolRunner>(
     ctx: &HookContext,
     meta: &CharmMeta,
@@ -377,7 +290,7 @@ fn gather_integrations<R: ToolRunner>(
             .map(|(n, e)| (n.as_str(), e.interface.as_str())),
     );
     for (name, spec) in &meta.requires {
-        let Some(kind) = integration_kind(name, &spec.interface) else {
+        let Some(kind) = spec_of(name, &spec.interface).map(|s| s.kind) else {
             continue;
         };
         if kind == IntegrationKind::Oauth && oauth_choice != oauth::EndpointChoice::One(name) {
@@ -524,7 +437,7 @@ pub fn gather<R: ToolRunner>(
         http_proxy::effective_proxies(&http_proxy, ctx.http_proxy.clone(), ctx.https_proxy.clone());
     let base_url = base_url_from(ctx, &ingress);
     let mut integration_env = IndexMap::new();
-    for integration in in_order(&integrations, &IntegrationKind::ENV_ORDER) {
+    for integration in in_order(&integrations, Order::Env) {
         if let Readiness::Ready(env) = &integration.env {
             integration_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
         }

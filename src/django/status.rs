@@ -1,7 +1,8 @@
 //! Readiness and the status precedence of `DJANGO.md` 11, as pure functions of the state.
 
+use crate::integrations::kind::{IntegrationKind, Order};
 use crate::integrations::{Readiness, http_proxy, oauth};
-use crate::state::{CharmState, IntegrationKind, in_order};
+use crate::state::{CharmState, in_order};
 
 pub const WAITING_FOR_PEBBLE: &str = "Waiting for pebble ready";
 pub const WAITING_FOR_PEER: &str = "Waiting for peer integration";
@@ -41,8 +42,9 @@ pub fn state_problem(state: &CharmState) -> Option<StateProblem> {
     if let Some(m) = &state.paas_config_error {
         return Some(blocked(m.clone()));
     }
-    if let Some(bad) =
-        in_order(&state.integrations, &IntegrationKind::INVALID_ORDER).find(|i| i.env.is_invalid())
+    if let Some(bad) = in_order(&state.integrations, Order::Invalid)
+        .into_iter()
+        .find(|i| i.env.is_invalid())
     {
         return Some(blocked(format!(
             "Invalid {} relation data.",
@@ -101,7 +103,8 @@ pub fn readiness(state: &CharmState) -> Result<(), NotReady> {
 
 /// Required integrations without usable data, in the spec's order (`INTERFACES.md` 1.2).
 pub fn missing_integrations(state: &CharmState) -> Vec<String> {
-    in_order(&state.integrations, &IntegrationKind::MISSING_ORDER)
+    in_order(&state.integrations, Order::Missing)
+        .into_iter()
         .filter(|i| i.required && !matches!(i.env, Readiness::Ready(_)))
         .map(|i| i.status_name().to_string())
         .collect()

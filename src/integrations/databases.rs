@@ -4,17 +4,11 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use crate::integrations::kind::Reaction;
 use crate::integrations::url::url_env;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::tools::Databag;
 use crate::pyjson;
-
-/// The database endpoints: name (also the URL scheme) and interface.
-pub const DATABASES: [(&str, &str); 3] = [
-    ("postgresql", "postgresql_client"),
-    ("mysql", "mysql_client"),
-    ("mongodb", "mongodb_client"),
-];
 
 /// What the requirer asks to be delivered as Juju secrets.
 const REQUESTED_SECRETS: [&str; 8] = [
@@ -165,6 +159,12 @@ pub fn new_secret_fields<'a>(previous: &Databag, current: &'a Databag) -> Vec<(&
             }
         })
         .collect()
+}
+
+/// What a `<db>-relation-changed` calls for, from the previous snapshot and the current
+/// remote bag.
+pub fn on_changed(previous: &Databag, current: &Databag) -> Reaction {
+    Reaction::reconcile_if(changed_triggers_reconcile(previous, current), true)
 }
 
 /// Whether a `<db>-relation-changed` reconciles (with migrations), from the previous

@@ -1,10 +1,26 @@
 //! One module per relation: parse the databags (and the Juju secrets they point to)
 //! into a typed value, turn it into environment variables, and say what the charm must
-//! write back. Shared URL rules are in [`url`].
+//! write back. Shared URL rules are in [`url`]; which integrations exist, how they are
+//! ranked and what their events call for is in [`kind`].
+//!
+//! Adding an integration `foo` that gives environment variables:
+//! 1. `integrations/foo.rs`: `read(tools, rel, remote_app) -> FooData` (its bags and the
+//!    secrets they point to), `env(&FooData) -> Readiness<IndexMap<..>>` (ready,
+//!    missing or invalid, `INTERFACES.md` 1.1), `on_changed(&FooData) -> Reaction`, and
+//!    the requests it writes, if any; unit tests beside them.
+//! 2. A variant of [`kind::IntegrationKind`] and one row of [`kind::SPECS`]: endpoint,
+//!    interface, status name, its ranks in the environment, invalid and missing orders,
+//!    whether its `-broken` forces migrations.
+//! 3. The match arms that call the module: the read in `state::gather_integrations`,
+//!    `on_changed` in `charm::integration_changed`, and a `-created`/`-joined` write in
+//!    `charm::integration_created`/`integration_joined` if the protocol has one. The
+//!    compiler lists every match that misses the new kind.
+//! 4. A scenario in the integration tests: its worked example end to end.
 
 pub mod databases;
 pub mod http_proxy;
 pub mod ingress;
+pub mod kind;
 pub mod oauth;
 pub mod openfga;
 pub mod rabbitmq;

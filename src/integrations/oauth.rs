@@ -11,6 +11,7 @@
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use crate::integrations::kind::Reaction;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::{RelationId, RelationKind};
 use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError, ToolRunner};
@@ -170,6 +171,11 @@ pub fn reconciles_on(kind: RelationKind, remote_app_bag: &Databag) -> bool {
         RelationKind::Broken => true,
         _ => false,
     }
+}
+
+/// What `-relation-changed` of the OAuth endpoint calls for (no migrations).
+pub fn on_changed(remote_app_bag: &Databag) -> Reaction {
+    Reaction::reconcile_if(reconciles_on(RelationKind::Changed, remote_app_bag), false)
 }
 
 /// Whether a relation hook of the OAuth endpoint makes the leader write the client

@@ -4,6 +4,7 @@
 
 use indexmap::IndexMap;
 
+use crate::integrations::kind::Reaction;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::RelationId;
 use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError, ToolRunner};
@@ -96,6 +97,11 @@ pub fn env(data: &OpenFgaData) -> Readiness<IndexMap<String, String>> {
 /// reference would fail in that same reconcile.
 pub fn changed_triggers_reconcile(data: &OpenFgaData) -> bool {
     has_server_urls(data)
+}
+
+/// What `openfga-relation-changed` calls for (no migrations).
+pub fn on_changed(data: &OpenFgaData) -> Reaction {
+    Reaction::reconcile_if(changed_triggers_reconcile(data), false)
 }
 
 #[cfg(test)]

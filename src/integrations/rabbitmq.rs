@@ -6,6 +6,7 @@
 use indexmap::IndexMap;
 
 use crate::integrations::Readiness;
+use crate::integrations::kind::Reaction;
 use crate::integrations::url::{decompose, url_env};
 use crate::juju::context::RelationId;
 use crate::juju::tools::{Databag, HookTools, ToolError, ToolRunner};
@@ -184,6 +185,11 @@ pub fn access_request(app: &str) -> Databag {
 /// provider data is usable, i.e. credentials resolve in one of the two flavours.
 pub fn changed_triggers_reconcile(data: &RabbitMqData) -> bool {
     credentials(data).is_some()
+}
+
+/// What `rabbitmq-relation-changed` and `-departed` call for.
+pub fn on_changed(data: &RabbitMqData) -> Reaction {
+    Reaction::reconcile_if(changed_triggers_reconcile(data), true)
 }
 
 #[cfg(test)]

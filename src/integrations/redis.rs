@@ -6,6 +6,7 @@
 use indexmap::IndexMap;
 
 use crate::integrations::Readiness;
+use crate::integrations::kind::Reaction;
 use crate::integrations::url::{normalise_url, url_env};
 use crate::juju::context::RelationId;
 use crate::juju::tools::{Databag, HookTools, ToolError, ToolRunner};
@@ -108,6 +109,11 @@ pub fn env(data: &RedisData) -> Readiness<IndexMap<String, String>> {
 /// the event carries a remote unit (`INTERFACES.md` 4; `-broken` always reconciles).
 pub fn joined_or_changed_triggers_reconcile(remote_unit: Option<&str>) -> bool {
     remote_unit.is_some_and(|u| !u.is_empty())
+}
+
+/// What `redis-relation-joined` and `-changed` call for.
+pub fn on_joined_or_changed(remote_unit: Option<&str>) -> Reaction {
+    Reaction::reconcile_if(joined_or_changed_triggers_reconcile(remote_unit), true)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::integrations::Readiness;
+use crate::integrations::kind::Reaction;
 use crate::juju::context::RelationId;
 use crate::juju::tools::{Databag, HookTools, ToolError, ToolRunner};
 use crate::pyjson;
@@ -43,6 +44,11 @@ pub fn requirer_app_data(app: &str) -> Databag {
 /// published both keys.
 pub fn changed_triggers_reconcile(remote_app_bag: &Databag) -> bool {
     remote_app_bag.contains_key("access-key") && remote_app_bag.contains_key("secret-key")
+}
+
+/// What `s3-relation-changed` calls for.
+pub fn on_changed(remote_app_bag: &Databag) -> Reaction {
+    Reaction::reconcile_if(changed_triggers_reconcile(remote_app_bag), true)
 }
 
 /// The provider's settings after the read rule and validation of 6.

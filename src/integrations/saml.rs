@@ -5,6 +5,7 @@
 use indexmap::IndexMap;
 
 use crate::integrations::Readiness;
+use crate::integrations::kind::Reaction;
 use crate::integrations::url::normalise_url;
 use crate::juju::context::RelationId;
 use crate::juju::tools::{Databag, HookTools, ToolError, ToolRunner};
@@ -38,6 +39,11 @@ pub fn read<R: ToolRunner>(
 /// published anything at all (validity is the state check's business).
 pub fn changed_triggers_reconcile(remote_app_bag: &Databag) -> bool {
     !remote_app_bag.is_empty()
+}
+
+/// What `saml-relation-changed` calls for.
+pub fn on_changed(remote_app_bag: &Databag) -> Reaction {
+    Reaction::reconcile_if(changed_triggers_reconcile(remote_app_bag), true)
 }
 
 /// One SAML endpoint of the identity provider.

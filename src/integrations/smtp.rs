@@ -5,6 +5,7 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use crate::integrations::kind::Reaction;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::RelationId;
 use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError, ToolRunner};
@@ -236,23 +237,14 @@ pub fn env(data: &SmtpData) -> Readiness<IndexMap<String, String>> {
     )
 }
 
-/// What `smtp-relation-changed` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangedAction {
-    /// Empty provider bag: nothing.
-    Nothing,
-    /// Valid data: reconcile.
-    Reconcile,
-    /// Invalid data: gather the state, which sets Blocked `Invalid smtp relation data.`.
-    CheckState,
-}
-
-/// The `smtp-relation-changed` decision.
-pub fn changed_action(data: &SmtpData) -> ChangedAction {
+/// What `smtp-relation-changed` calls for: nothing for an empty provider bag, a
+/// reconcile (no migrations) for valid data, and for invalid data only the state check,
+/// which sets Blocked `Invalid smtp relation data.`.
+pub fn on_changed(data: &SmtpData) -> Reaction {
     match settings(data) {
-        Readiness::NotReady => ChangedAction::Nothing,
-        Readiness::Ready(_) => ChangedAction::Reconcile,
-        Readiness::Invalid => ChangedAction::CheckState,
+        Readiness::NotReady => Reaction::Nothing,
+        Readiness::Ready(_) => Reaction::Reconcile { migrations: false },
+        Readiness::Invalid => Reaction::CheckState,
     }
 }
 
@@ -518,12 +510,12 @@ mod tests {
     #[test]
     fn empty_bag_is_not_ready() {
         assert_eq!(env(&SmtpData::default()), Readiness::NotReady);
-        assert_eq!(changed_action(&SmtpData::default()), ChangedAction::Nothing);
-        assert_eq!(changed_action(&plain(&valid())), ChangedAction::Reconcile);
+        assert_eq!(on_changed(&SmtpData::default()), Reaction::Nothing);
         assert_eq!(
-            changed_action(&plain(&[("host", "h")])),
-            ChangedAction::CheckState
+            on_changed(&plain(&valid())),
+            Reaction::Reconcile { migrations: false }
         );
+        assert_eq!(on_changed(&plain(&[("host", "h")])), Reaction::CheckState);
     }
 
     #[test]
@@ -614,7 +606,7 @@ mod tests {
         }));
         let data = read(&mut tools, &rel, "smtp-integrator").unwrap();
         assert_eq!(data.password_secret, SecretLookup::Unreadable);
-        assert_eq!(changed_action(&data), ChangedAction::CheckState);
+        assert_eq!(on_changed(&data), Reaction::CheckState);
 
         let gone = read(&mut tools, &RelationId::new("smtp", 9), "smtp-integrator").unwrap();
         assert_eq!(gone, SmtpData::default());

@@ -7,6 +7,7 @@
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use crate::integrations::kind::Reaction;
 use crate::integrations::url::url_env;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::RelationId;
@@ -433,6 +434,12 @@ pub fn snapshot(previous: Option<&str>, remote_app_bag: &Databag) -> Option<Stri
         }
     }
     stored.then(|| pyjson::dumps(&Value::Object(data)))
+}
+
+/// What `valkey-relation-changed` calls for, from our previous snapshot and the remote
+/// bag.
+pub fn on_changed(previous: Option<&str>, remote_app_bag: &Databag) -> Reaction {
+    Reaction::reconcile_if(changed_triggers_reconcile(previous, remote_app_bag), true)
 }
 
 /// Whether `valkey-relation-changed` reconciles (with migrations): some response's

@@ -1,0 +1,262 @@
+//! Which integrations give the workload environment variables, in one table: the
+//! endpoint and interface each is declared with, the name statuses use, where it ranks
+//! in the environment and in the Blocked messages, and what its broken relation calls
+//! for. And [`Reaction`], what a relation event of an integration calls for.
+//!
+//! Adding an integration is a module in `integrations/` plus one row of [`SPECS`]: see
+//! the checklist in `integrations/mod.rs`.
+
+/// An integration that produces environment variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegrationKind {
+    /// `postgresql`, `mysql` or `mongodb` (named by their endpoint).
+    Database,
+    Openfga,
+    Rabbitmq,
+    Redis,
+    Valkey,
+    S3,
+    Saml,
+    Smtp,
+    Tracing,
+    /// The one endpoint of interface `oauth`, whatever its name.
+    Oauth,
+}
+
+/// The endpoint name an integration is declared under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointName {
+    Exactly(&'static str),
+    /// Any name (OAuth: the interface alone decides).
+    Any,
+}
+
+/// One row of [`SPECS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntegrationSpec {
+    pub kind: IntegrationKind,
+    pub endpoint: EndpointName,
+    pub interface: &'static str,
+    /// The name statuses use; `None`: the endpoint's own name (databases).
+    pub status_name: Option<&'static str>,
+    /// Rank of its variables in the environment (`DJANGO.md` 3.1 step 7).
+    pub env_rank: u8,
+    /// Rank in `Invalid <name> relation data.` (`INTERFACES.md` 1.1).
+    pub invalid_rank: u8,
+    /// Rank in `missing integrations: ...` (`INTERFACES.md` 1.2); `None`: never missing.
+    pub missing_rank: Option<u8>,
+    /// Whether its `-relation-broken` forces migrations (`DJANGO.md` 12, M).
+    pub migrations_when_broken: bool,
+}
+
+const fn row(
+    kind: IntegrationKind,
+    endpoint: EndpointName,
+    interface: &'static str,
+    status_name: Option<&'static str>,
+    ranks: (u8, u8, Option<u8>),
+    migrations_when_broken: bool,
+) -> IntegrationSpec {
+    IntegrationSpec {
+        kind,
+        endpoint,
+        interface,
+        status_name,
+        env_rank: ranks.0,
+        invalid_rank: ranks.1,
+        missing_rank: ranks.2,
+        migrations_when_broken,
+    }
+}
+
+use EndpointName::{Any, Exactly};
+use IntegrationKind as K;
+
+/// Every integration, first match wins. Ranks: (environment, invalid, missing).
+#[rustfmt::skip]
+pub const SPECS: [IntegrationSpec; 12] = [
+    row(K::Database, Exactly("postgresql"), "postgresql_client", None, (5, 0, Some(0)), false),
+    row(K::Database, Exactly("mysql"), "mysql_client", None, (5, 0, Some(0)), false),
+    row(K::Database, Exactly("mongodb"), "mongodb_client", None, (5, 0, Some(0)), false),
+    row(K::Openfga, Exactly("openfga"), "openfga", Some("openfga"), (0, 1, Some(4)), false),
+    row(K::Rabbitmq, Exactly("rabbitmq"), "rabbitmq", Some("rabbitmq"), (1, 2, Some(1)), false),
+    row(K::Redis, Exactly("redis"), "redis", Some("redis"), (2, 3, Some(2)), true),
+    row(K::Valkey, Exactly("valkey"), "valkey_client", Some("valkey"), (3, 4, None), false),
+    row(K::S3, Exactly("s3"), "s3", Some("s3"), (4, 5, Some(3)), false),
+    row(K::Saml, Exactly("saml"), "saml", Some("saml"), (6, 6, Some(5)), false),
+    row(K::Smtp, Exactly("smtp"), "smtp", Some("smtp"), (7, 7, Some(7)), false),
+    row(K::Tracing, Exactly("tracing"), "tracing", Some("tracing"), (8, 8, Some(6)), false),
+    row(K::Oauth, Any, "oauth", Some("oauth"), (9, 9, Some(8)), false),
+];
+
+/// The row of a `requires` endpoint, by name and interface.
+pub fn spec_of(name: &str, interface: &str) -> Option<&'static IntegrationSpec> {
+    SPECS.iter().find(|s| {
+        s.interface == interface
+            && match s.endpoint {
+                Exactly(n) => n == name,
+                Any => true,
+            }
+    })
+}
+
+impl IntegrationKind {
+    /// The first row of this kind: the databases' rows agree on everything but names.
+    pub fn spec(self) -> &'static IntegrationSpec {
+        SPECS
+            .iter()
+            .find(|s| s.kind == self)
+            // Every kind has a row: the test below checks it.
+            .unwrap_or(&SPECS[0])
+    }
+}
+
+/// The orders the status and environment rules list integrations in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Env,
+    Invalid,
+    Missing,
+}
+
+impl Order {
+    /// Where `kind` ranks; `None`: it is not listed.
+    pub fn rank(self, kind: IntegrationKind) -> Option<u8> {
+        let spec = kind.spec();
+        match self {
+            Order::Env => Some(spec.env_rank),
+            Order::Invalid => Some(spec.invalid_rank),
+            Order::Missing => spec.missing_rank,
+        }
+    }
+}
+
+/// What a relation event of an integration calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaction {
+    Nothing,
+    /// The full reconcile; with `migrations`, forced to run the migrations again.
+    Reconcile {
+        migrations: bool,
+    },
+    /// Only gather the state and check it (invalid data: Blocked).
+    CheckState,
+}
+
+impl Reaction {
+    /// A reconcile when `trigger`, else nothing.
+    pub fn reconcile_if(trigger: bool, migrations: bool) -> Reaction {
+        if trigger {
+            Reaction::Reconcile { migrations }
+        } else {
+            Reaction::Nothing
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KINDS: [IntegrationKind; 10] = [
+        K::Database,
+        K::Openfga,
+        K::Rabbitmq,
+        K::Redis,
+        K::Valkey,
+        K::S3,
+        K::Saml,
+        K::Smtp,
+        K::Tracing,
+        K::Oauth,
+    ];
+
+    fn sorted(order: Order) -> Vec<IntegrationKind> {
+        let mut kinds: Vec<IntegrationKind> = KINDS
+            .into_iter()
+            .filter(|k| order.rank(*k).is_some())
+            .collect();
+        kinds.sort_by_key(|k| order.rank(*k));
+        kinds
+    }
+
+    #[test]
+    fn every_kind_has_a_row_and_its_rows_agree() {
+        for kind in KINDS {
+            let rows: Vec<_> = SPECS.iter().filter(|s| s.kind == kind).collect();
+            assert!(!rows.is_empty(), "{kind:?}");
+            for r in rows {
+                let first = kind.spec();
+                assert_eq!(
+                    (r.env_rank, r.invalid_rank, r.missing_rank, r.status_name),
+                    (
+                        first.env_rank,
+                        first.invalid_rank,
+                        first.missing_rank,
+                        first.status_name
+                    )
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_orders_of_the_spec() {
+        assert_eq!(
+            sorted(Order::Env),
+            [
+                K::Openfga,
+                K::Rabbitmq,
+                K::Redis,
+                K::Valkey,
+                K::S3,
+                K::Database,
+                K::Saml,
+                K::Smtp,
+                K::Tracing,
+                K::Oauth
+            ]
+        );
+        assert_eq!(
+            sorted(Order::Invalid),
+            [
+                K::Database,
+                K::Openfga,
+                K::Rabbitmq,
+                K::Redis,
+                K::Valkey,
+                K::S3,
+                K::Saml,
+                K::Smtp,
+                K::Tracing,
+                K::Oauth
+            ]
+        );
+        assert_eq!(
+            sorted(Order::Missing),
+            [
+                K::Database,
+                K::Rabbitmq,
+                K::Redis,
+                K::S3,
+                K::Openfga,
+                K::Saml,
+                K::Tracing,
+                K::Smtp,
+                K::Oauth
+            ]
+        );
+    }
+
+    #[test]
+    fn endpoints_are_matched_by_name_and_interface() {
+        let kind = |n, i| spec_of(n, i).map(|s| s.kind);
+        assert_eq!(kind("postgresql", "postgresql_client"), Some(K::Database));
+        assert_eq!(kind("mongodb", "mongodb_client"), Some(K::Database));
+        assert_eq!(kind("postgresql", "mysql_client"), None);
+        assert_eq!(kind("valkey", "valkey_client"), Some(K::Valkey));
+        assert_eq!(kind("valkey", "valkey"), None);
+        assert_eq!(kind("my-login", "oauth"), Some(K::Oauth));
+        assert_eq!(kind("cache", "redis"), None);
+    }
+}
