@@ -31,7 +31,7 @@ pub fn run_action<R: ToolRunner, P: Pebble>(
 }
 
 fn rotate_secret_key<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
-    let mut state = gather(hook.ctx, hook.meta, hook.tools)?;
+    let mut state = gather(hook.ctx, hook.project, hook.tools)?;
     if !check_state(&state, hook.tools, hook.pebble)? {
         return Ok(());
     }
@@ -69,7 +69,7 @@ fn create_superuser<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Resu
         None => String::new(),
     };
     let (username, email) = (param("username"), param("email"));
-    let state = gather(hook.ctx, hook.meta, hook.tools)?;
+    let state = gather(hook.ctx, hook.project, hook.tools)?;
     if !check_state(&state, hook.tools, hook.pebble)?
         || !check_ready(&state, hook.tools, hook.pebble)?
     {

@@ -15,10 +15,10 @@ use crate::integrations::{
 use crate::juju::context::{
     Event, HookContext, RelationEvent, RelationKind, SecretKind, WorkloadKind,
 };
-use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{Databag, HookTools, LogLevel, ToolRunner};
 use crate::observability;
 use crate::pebble::Pebble;
+use crate::project::Project;
 use crate::random;
 use crate::reconcile::{
     APP_PORT, HookError, ReconcileOptions, check_state, log, publish_ingress,
@@ -43,7 +43,7 @@ pub fn token_urlsafe(n: usize) -> Result<String, HookError> {
 /// Everything one hook works with.
 pub struct Hook<'a, R, P> {
     pub ctx: &'a HookContext,
-    pub meta: &'a CharmMeta,
+    pub project: &'a Project,
     pub tools: &'a mut HookTools<R>,
     pub pebble: &'a mut P,
 }
@@ -51,13 +51,13 @@ pub struct Hook<'a, R, P> {
 /// Run the hook; returns the process exit code.
 pub fn run_hook<R: ToolRunner, P: Pebble>(
     ctx: &HookContext,
-    meta: &CharmMeta,
+    project: &Project,
     tools: &mut HookTools<R>,
     pebble: &mut P,
 ) -> u8 {
     let mut hook = Hook {
         ctx,
-        meta,
+        project,
         tools,
         pebble,
     };
@@ -89,6 +89,7 @@ fn is_ignored(event: &Event) -> bool {
 /// relation is exactly `receivers: ["otlp_http"]` (`INTERFACES.md` 9).
 fn tracing_prelude<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
     if hook
+        .project
         .meta
         .required_endpoint(tracing::ENDPOINT, tracing::INTERFACE)
         .is_none()
@@ -144,7 +145,7 @@ fn handle<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<(), Hoo
         }
         Event::LeaderElected | Event::UpgradeCharm => {
             let leader = hook.tools.is_leader()?;
-            publish_ingress(ctx, hook.meta, hook.tools, leader)?;
+            publish_ingress(ctx, &hook.project.meta, hook.tools, leader)?;
             observability::publish_dashboards(hook)?;
             if ctx.event == Event::UpgradeCharm {
                 request_http_proxy(hook)?;
@@ -162,7 +163,7 @@ pub fn full_reconcile<R: ToolRunner, P: Pebble>(
     hook: &mut Hook<'_, R, P>,
     force_migrations: bool,
 ) -> Result<(), HookError> {
-    let state = gather(hook.ctx, hook.meta, hook.tools)?;
+    let state = gather(hook.ctx, hook.project, hook.tools)?;
     reconcile(
         hook.ctx,
         &state,
@@ -176,7 +177,7 @@ pub fn full_reconcile<R: ToolRunner, P: Pebble>(
 /// `update-status`: the state check; a failed migration is retried; ingress data is
 /// published again.
 fn update_status<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
-    let state = gather(hook.ctx, hook.meta, hook.tools)?;
+    let state = gather(hook.ctx, hook.project, hook.tools)?;
     if !check_state(&state, hook.tools, hook.pebble)? {
         return Ok(());
     }
@@ -202,7 +203,7 @@ fn relation_event<R: ToolRunner, P: Pebble>(
     event: &RelationEvent,
 ) -> Result<(), HookError> {
     let endpoint = event.relation.endpoint.as_str();
-    let meta = hook.meta;
+    let meta = &hook.project.meta;
     if endpoint == PEER_ENDPOINT {
         return match event.kind {
             RelationKind::Created => generate_secret_key(hook),
@@ -311,7 +312,7 @@ fn react<R: ToolRunner, P: Pebble>(
         Reaction::Nothing => Ok(()),
         Reaction::Reconcile { migrations } => full_reconcile(hook, migrations),
         Reaction::CheckState => {
-            let state = gather(hook.ctx, hook.meta, hook.tools)?;
+            let state = gather(hook.ctx, hook.project, hook.tools)?;
             check_state(&state, hook.tools, hook.pebble).map(|_| ())
         }
     }
@@ -345,7 +346,8 @@ fn integration_created<R: ToolRunner, P: Pebble>(
             // Only the one active OAuth endpoint; leader only; and only what the request
             // needs: the options and the base URL.
             let active = oauth::choose_endpoint(
-                hook.meta
+                hook.project
+                    .meta
                     .requires
                     .iter()
                     .map(|(n, e)| (n.as_str(), e.interface.as_str())),
@@ -355,7 +357,7 @@ fn integration_created<R: ToolRunner, P: Pebble>(
             }
             let config = hook.tools.config_get()?;
             let options = oauth::OAuthOptions::from_config(&rel.endpoint, &config);
-            let base_url = base_url(hook.ctx, hook.meta, hook.tools)?;
+            let base_url = base_url(hook.ctx, &hook.project.meta, hook.tools)?;
             hook.tools
                 .relation_set(rel, &oauth::client_request(&base_url, &options), true)?;
             Ok(())
@@ -456,6 +458,7 @@ fn valkey_changed<R: ToolRunner, P>(
 /// already used (`INTERFACES.md` 14).
 fn request_http_proxy<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
     if hook
+        .project
         .meta
         .required_endpoint(http_proxy::ENDPOINT, http_proxy::INTERFACE)
         .is_none()
@@ -485,6 +488,7 @@ fn smtp_secret_changed<R: ToolRunner, P>(
     secret_id: &str,
 ) -> Result<bool, HookError> {
     if hook
+        .project
         .meta
         .required_endpoint(smtp::ENDPOINT, smtp::INTERFACE)
         .is_none()

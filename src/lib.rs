@@ -7,6 +7,8 @@
 //! * [`juju`]: talking to Juju: the hook context (`env` → [`juju::context::Event`]), the
 //!   hook tools ([`juju::tools::HookTools`] over a small `ToolRunner`), the charm's
 //!   metadata, and an in-memory Juju ([`juju::memory`]).
+//! * [`project`]: the charm's own files, loaded once: metadata, `paas-config.yaml`, COS
+//!   assets.
 //! * [`pebble`]: talking to the workload container's Pebble ([`pebble::Pebble`]): the
 //!   HTTP client, layers and their combine rules, and an in-memory Pebble.
 //! * [`state`]: gathering the snapshot of one hook.
@@ -27,6 +29,7 @@ pub mod integrations;
 pub mod juju;
 pub mod observability;
 pub mod pebble;
+pub mod project;
 pub mod pyjson;
 pub mod random;
 pub mod reconcile;

@@ -6,11 +6,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use django_charm::charm::{CONTAINER, run_hook};
-use django_charm::django::paas_config;
 use django_charm::juju::context::{HookContext, ProcessEnv};
-use django_charm::juju::metadata::CharmMeta;
 use django_charm::juju::tools::{HookTools, LogLevel, ProcessRunner};
 use django_charm::pebble::client::PebbleClient;
+use django_charm::project::Project;
 use django_charm::reconcile::log;
 use django_charm::simulate::{self, Simulation};
 
@@ -94,8 +93,9 @@ fn dispatch() -> u8 {
         }
     };
     let mut tools = HookTools::new(ProcessRunner);
-    let mut meta = match CharmMeta::load(&ctx.charm_dir) {
-        Ok(meta) => meta,
+    // paas-config.yaml is read from the working directory (the charm directory under Juju).
+    let project = match Project::load(&ctx.charm_dir, std::path::Path::new(".")) {
+        Ok(project) => project,
         Err(e) => {
             log(
                 &mut tools,
@@ -105,13 +105,12 @@ fn dispatch() -> u8 {
             return 1;
         }
     };
-    // paas-config.yaml is read from the working directory (the charm directory under Juju).
-    meta.paas_config = paas_config::load(std::path::Path::new("."));
     let containers_dir = std::env::var_os("CHARM_CONTAINERS_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTAINERS_DIR));
-    let container = meta
+    let container = project
+        .meta
         .containers
         .first()
         .cloned()
@@ -127,5 +126,5 @@ fn dispatch() -> u8 {
             return 1;
         }
     };
-    run_hook(&ctx, &meta, &mut tools, &mut pebble)
+    run_hook(&ctx, &project, &mut tools, &mut pebble)
 }

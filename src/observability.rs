@@ -20,13 +20,12 @@ pub fn topology<R, P>(hook: &Hook<'_, R, P>) -> Topology {
         model_uuid: hook.ctx.model_uuid.clone(),
         application: hook.ctx.app_name.clone(),
         unit: hook.ctx.unit_name.clone(),
-        charm_name: hook.meta.name.clone(),
+        charm_name: hook.project.meta.name.clone(),
     }
 }
 
-fn provides(hook_meta: &crate::juju::metadata::CharmMeta, name: &str, interface: &str) -> bool {
-    hook_meta
-        .provides
+fn provides(meta: &crate::juju::metadata::CharmMeta, name: &str, interface: &str) -> bool {
+    meta.provides
         .get(name)
         .is_some_and(|e| e.interface == interface)
 }
@@ -37,7 +36,11 @@ pub fn publish_metrics<R: ToolRunner, P>(
     hook: &mut Hook<'_, R, P>,
     app_bag: bool,
 ) -> Result<(), HookError> {
-    if !provides(hook.meta, prometheus::ENDPOINT, prometheus::INTERFACE) {
+    if !provides(
+        &hook.project.meta,
+        prometheus::ENDPOINT,
+        prometheus::INTERFACE,
+    ) {
         return Ok(());
     }
     let rels = relation_ids(hook.ctx, hook.tools, prometheus::ENDPOINT)?;
@@ -55,7 +58,7 @@ pub fn publish_metrics<R: ToolRunner, P>(
     );
     let app = if app_bag && hook.tools.is_leader()? {
         let jobs = hook
-            .meta
+            .project
             .paas_config
             .as_ref()
             .map(|c| c.scrape_jobs.clone())
@@ -71,7 +74,7 @@ pub fn publish_metrics<R: ToolRunner, P>(
             ctx.unit_number
         };
         let jobs = prometheus::scrape_jobs(&jobs, &ctx.app_name, &ctx.model_name, scheduler);
-        let rules = prometheus::alert_rules(&hook.meta.cos_assets, &t);
+        let rules = prometheus::alert_rules(&hook.project.cos_assets, &t);
         Some(prometheus::app_data(&t, &jobs, &rules))
     } else {
         None
@@ -87,14 +90,14 @@ pub fn publish_metrics<R: ToolRunner, P>(
 
 /// `grafana-dashboard`: the leader publishes the dashboards where they changed.
 pub fn publish_dashboards<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
-    if !provides(hook.meta, grafana::ENDPOINT, grafana::INTERFACE) {
+    if !provides(&hook.project.meta, grafana::ENDPOINT, grafana::INTERFACE) {
         return Ok(());
     }
     let rels = relation_ids(hook.ctx, hook.tools, grafana::ENDPOINT)?;
     if rels.is_empty() || !hook.tools.is_leader()? {
         return Ok(());
     }
-    let templates = grafana::templates(&hook.meta.cos_assets, &topology(hook));
+    let templates = grafana::templates(&hook.project.cos_assets, &topology(hook));
     for rel in &rels {
         let ours = hook
             .tools
@@ -122,6 +125,7 @@ pub fn update_logging<R: ToolRunner, P: Pebble>(
     app_bag: bool,
 ) -> Result<(), HookError> {
     let declared = hook
+        .project
         .meta
         .required_endpoint(loki::ENDPOINT, loki::INTERFACE)
         .is_some();
@@ -156,7 +160,7 @@ pub fn update_logging<R: ToolRunner, P: Pebble>(
         }
     }
     if app_bag && !rels.is_empty() && hook.tools.is_leader()? {
-        let data = loki::app_data(&hook.meta.cos_assets, &t);
+        let data = loki::app_data(&hook.project.cos_assets, &t);
         for rel in &rels {
             hook.tools.relation_set(rel, &data, true)?;
         }

@@ -6,8 +6,6 @@
 
 use serde_json::Value;
 
-use crate::django::config::python_float_repr;
-
 /// `json.dumps(value)`.
 ///
 /// ```
@@ -95,9 +93,59 @@ fn write_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Python's `repr(float)`: the shortest round-trip digits, in fixed notation for
+/// exponents from -4 to 15, else scientific with a signed two-digit exponent.
+pub fn python_float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    // `{:e}` gives the shortest digits that round-trip, e.g. `1.5e0`, `1e21`, `-1e-5`.
+    let sci = format!("{f:e}");
+    let Some((mantissa, exp)) = sci.split_once('e') else {
+        return sci;
+    };
+    let Ok(exp) = exp.parse::<i32>() else {
+        return sci;
+    };
+    if (-4..16).contains(&exp) {
+        let fixed = format!("{f}");
+        if fixed.contains('.') {
+            fixed
+        } else {
+            format!("{fixed}.0")
+        }
+    } else {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_float_repr_matches_python() {
+        for (f, s) in [
+            (0.5, "0.5"),
+            (1.5, "1.5"),
+            (1e21, "1e+21"),
+            (1e-5, "1e-05"),
+            (1.0, "1.0"),
+            (0.1, "0.1"),
+            (123456789.125, "123456789.125"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (0.0001, "0.0001"),
+            (-2.5e-7, "-2.5e-07"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+        ] {
+            assert_eq!(python_float_repr(f), s, "{f}");
+        }
+    }
 
     #[test]
     fn matches_python_defaults() {

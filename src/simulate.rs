@@ -16,6 +16,7 @@ use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
 use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::HookTools;
 use crate::pebble::memory::{MemoryPebble, PebbleModel, PebbleOp};
+use crate::project::Project;
 
 /// The project file `build.rs` checked (the packed charm's own), the default metadata of
 /// a simulation.
@@ -80,14 +81,12 @@ impl Simulation {
         serde_saphyr::from_str(text).map_err(|e| format!("invalid simulation state: {e}"))
     }
 
-    pub fn meta(&self) -> Result<CharmMeta, String> {
-        let mut meta =
-            CharmMeta::from_charmcraft_yaml(self.charmcraft.as_deref().unwrap_or(CHARMCRAFT_YAML))
-                .map_err(|e| e.to_string())?;
-        if let Some(text) = &self.paas_config {
-            meta.paas_config = crate::django::paas_config::parse(text);
-        }
-        Ok(meta)
+    pub fn project(&self) -> Result<Project, String> {
+        Project::from_texts(
+            self.charmcraft.as_deref().unwrap_or(CHARMCRAFT_YAML),
+            self.paas_config.as_deref(),
+        )
+        .map_err(|e| e.to_string())
     }
 
     /// The hook environment of `event` (`config-changed`, `postgresql-relation-changed`,
@@ -147,7 +146,7 @@ impl Simulation {
     /// Run `event` on the in-memory Juju and Pebble; the simulation then holds the world
     /// after it, so events chain.
     pub fn run(&mut self, event: &str) -> Result<Outcome, String> {
-        let meta = self.meta()?;
+        let project = self.project()?;
         self.run_with(event, |env, juju, pebble, reachable| {
             let ctx = HookContext::from_env(env).map_err(|e| e.to_string())?;
             let scope = HookScope {
@@ -160,7 +159,7 @@ impl Simulation {
                 model: pebble,
                 reachable,
             };
-            let code = run_hook(&ctx, &meta, &mut tools, &mut pebble);
+            let code = run_hook(&ctx, &project, &mut tools, &mut pebble);
             Ok((code, tools.into_runner().state, pebble.model))
         })
     }
@@ -177,8 +176,8 @@ impl Simulation {
             bool,
         ) -> Result<(u8, JujuState, PebbleModel), String>,
     {
-        let meta = self.meta()?;
-        let env = self.hook_env(event, &meta);
+        let project = self.project()?;
+        let env = self.hook_env(event, &project.meta);
         // An action runs with its parameters; none given means none.
         if env["JUJU_DISPATCH_PATH"].starts_with("actions/") && self.juju.action.is_none() {
             self.juju.action = Some(crate::juju::memory::ActionState::default());

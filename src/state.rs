@@ -18,6 +18,7 @@ use crate::integrations::{
 use crate::juju::context::{Event, HookContext, RelationId, RelationKind};
 use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{HookTools, SecretRead, ToolError, ToolRunner};
+use crate::project::Project;
 
 /// The peer relation `secret-storage`.
 pub const PEER_ENDPOINT: &str = "secret-storage";
@@ -413,9 +414,10 @@ pub fn scheduler_unit<R: ToolRunner>(
 /// Gather the state of this hook.
 pub fn gather<R: ToolRunner>(
     ctx: &HookContext,
-    meta: &CharmMeta,
+    project: &Project,
     tools: &mut HookTools<R>,
 ) -> Result<CharmState, ToolError> {
+    let meta = &project.meta;
     let values = tools.config_get()?;
     let config = read_config(&values, meta, &mut |uri: &str| {
         tools.secret_get(Some(uri), None, SecretRead::Refresh)
@@ -464,8 +466,12 @@ pub fn gather<R: ToolRunner>(
         ingress,
         integrations,
         integration_env,
-        paas_config_error: meta.paas_config.as_ref().err().map(|e| e.status_message()),
-        json_logging: meta
+        paas_config_error: project
+            .paas_config
+            .as_ref()
+            .err()
+            .map(|e| e.status_message()),
+        json_logging: project
             .paas_config
             .as_ref()
             .is_ok_and(|c| c.logging_format == LoggingFormat::Json),

@@ -11,9 +11,6 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cos::{self, Asset};
-use crate::django::paas_config::{self, PaasConfig, PaasConfigError};
-
 /// The `type` of a config option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -63,9 +60,8 @@ impl EndpointSpec {
     }
 }
 
-/// The charm metadata the charm needs at run time, with the project files that ship in
-/// the charm (`paas-config.yaml`, the COS assets).
-#[derive(Debug, Clone, PartialEq)]
+/// The charm metadata the charm needs at run time.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct CharmMeta {
     pub name: String,
     pub containers: Vec<String>,
@@ -74,26 +70,6 @@ pub struct CharmMeta {
     pub peers: IndexMap<String, EndpointSpec>,
     pub options: IndexMap<String, OptionSpec>,
     pub actions: Vec<String>,
-    /// `paas-config.yaml`, validated (defaults when absent).
-    pub paas_config: Result<PaasConfig, PaasConfigError>,
-    /// The merged COS assets (built-in plus `cos_custom/`).
-    pub cos_assets: Vec<Asset>,
-}
-
-impl Default for CharmMeta {
-    fn default() -> Self {
-        CharmMeta {
-            name: String::new(),
-            containers: vec![],
-            requires: IndexMap::new(),
-            provides: IndexMap::new(),
-            peers: IndexMap::new(),
-            options: IndexMap::new(),
-            actions: vec![],
-            paas_config: Ok(PaasConfig::default()),
-            cos_assets: cos::builtin_assets(),
-        }
-    }
 }
 
 /// Why the metadata could not be read.
@@ -206,11 +182,6 @@ impl CharmMeta {
             peers: meta.peers,
             options,
             actions: actions.into_keys().collect(),
-            paas_config: paas_config::load(charm_dir),
-            cos_assets: cos::merge(
-                cos::builtin_assets(),
-                cos::read_custom_dir(&charm_dir.join("cos_custom")),
-            ),
         })
     }
 
@@ -228,7 +199,6 @@ impl CharmMeta {
                 .actions
                 .map(|a| a.into_keys().collect())
                 .unwrap_or_default(),
-            ..CharmMeta::default()
         })
     }
 
