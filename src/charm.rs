@@ -6,6 +6,7 @@
 use crate::actions;
 use crate::cos;
 use crate::django::migrations::MigrationStatus;
+use crate::hook::{Hook, HookError, log};
 use crate::integrations::databases;
 use crate::integrations::ingress;
 use crate::integrations::kind::{IntegrationKind, Reaction, spec_of};
@@ -19,41 +20,22 @@ use crate::juju::tools::{Databag, HookTools, LogLevel, ToolRunner};
 use crate::observability;
 use crate::pebble::Pebble;
 use crate::project::Project;
-use crate::random;
+use crate::random::new_secret_key;
 use crate::reconcile::{
-    APP_PORT, HookError, ReconcileOptions, check_state, log, publish_ingress,
-    read_migration_status, reconcile, write_ingress_data,
+    APP_PORT, ReconcileOptions, check_state, publish_ingress, read_migration_status, reconcile,
+    write_ingress_data,
 };
 use crate::state::{PEER_ENDPOINT, SECRET_KEY_FIELD, base_url, gather, relation_ids, the_relation};
 
 /// The workload container.
 pub const CONTAINER: &str = "django-app";
 
-/// A new Django secret key: 64 random bytes as URL-safe base64 without padding (what
-/// Python's `secrets.token_urlsafe(64)` gives).
-pub fn new_secret_key() -> Result<String, HookError> {
-    token_urlsafe(64)
-}
-
-/// `secrets.token_urlsafe(n)`.
-pub fn token_urlsafe(n: usize) -> Result<String, HookError> {
-    Ok(random::token_urlsafe(n)?)
-}
-
-/// Everything one hook works with.
-pub struct Hook<'a, R, P> {
-    pub ctx: &'a HookContext,
-    pub project: &'a Project,
-    pub tools: &'a mut HookTools<R>,
-    pub pebble: &'a mut P,
-}
-
 /// Run the hook; returns the process exit code.
-pub fn run_hook<R: ToolRunner, P: Pebble>(
+pub fn run_hook<R: ToolRunner>(
     ctx: &HookContext,
     project: &Project,
     tools: &mut HookTools<R>,
-    pebble: &mut P,
+    pebble: &mut dyn Pebble,
 ) -> u8 {
     let mut hook = Hook {
         ctx,
@@ -71,7 +53,7 @@ pub fn run_hook<R: ToolRunner, P: Pebble>(
     }
 }
 
-fn ignore<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+fn ignore<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
     let message = format!("ignoring event {}", hook.ctx.dispatch_path);
     log(hook.tools, LogLevel::Debug, &message);
     Ok(())
@@ -87,7 +69,7 @@ fn is_ignored(event: &Event) -> bool {
 
 /// Every handled hook starts with this on the leader: our app bag of each tracing
 /// relation is exactly `receivers: ["otlp_http"]` (`INTERFACES.md` 9).
-fn tracing_prelude<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+fn tracing_prelude<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
     if hook
         .project
         .meta
@@ -111,7 +93,7 @@ fn tracing_prelude<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), Ho
     Ok(())
 }
 
-fn handle<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+fn handle<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
     let ctx = hook.ctx;
     if !is_ignored(&ctx.event) {
         tracing_prelude(hook)?;
@@ -159,8 +141,8 @@ fn handle<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<(), Hoo
 }
 
 /// State, then the reconcile (R; with `force_migrations`, M).
-pub fn full_reconcile<R: ToolRunner, P: Pebble>(
-    hook: &mut Hook<'_, R, P>,
+pub fn full_reconcile<R: ToolRunner>(
+    hook: &mut Hook<'_, R>,
     force_migrations: bool,
 ) -> Result<(), HookError> {
     let state = gather(hook.ctx, hook.project, hook.tools)?;
@@ -176,7 +158,7 @@ pub fn full_reconcile<R: ToolRunner, P: Pebble>(
 
 /// `update-status`: the state check; a failed migration is retried; ingress data is
 /// published again.
-fn update_status<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+fn update_status<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
     let state = gather(hook.ctx, hook.project, hook.tools)?;
     if !check_state(&state, hook.tools, hook.pebble)? {
         return Ok(());
@@ -198,8 +180,8 @@ fn update_status<R: ToolRunner, P: Pebble>(hook: &mut Hook<'_, R, P>) -> Result<
     Ok(())
 }
 
-fn relation_event<R: ToolRunner, P: Pebble>(
-    hook: &mut Hook<'_, R, P>,
+fn relation_event<R: ToolRunner>(
+    hook: &mut Hook<'_, R>,
     event: &RelationEvent,
 ) -> Result<(), HookError> {
     let endpoint = event.relation.endpoint.as_str();
@@ -279,8 +261,8 @@ fn relation_event<R: ToolRunner, P: Pebble>(
 
 /// Relation events of the integrations that give environment variables (`DJANGO.md` 12):
 /// the few writes of `-created` and `-joined`, then what the event calls for.
-fn integration_event<R: ToolRunner, P: Pebble>(
-    hook: &mut Hook<'_, R, P>,
+fn integration_event<R: ToolRunner>(
+    hook: &mut Hook<'_, R>,
     event: &RelationEvent,
     kind: IntegrationKind,
 ) -> Result<(), HookError> {
@@ -304,10 +286,7 @@ fn integration_event<R: ToolRunner, P: Pebble>(
 }
 
 /// Do what a relation event calls for.
-fn react<R: ToolRunner, P: Pebble>(
-    hook: &mut Hook<'_, R, P>,
-    reaction: Reaction,
-) -> Result<(), HookError> {
+fn react<R: ToolRunner>(hook: &mut Hook<'_, R>, reaction: Reaction) -> Result<(), HookError> {
     match reaction {
         Reaction::Nothing => Ok(()),
         Reaction::Reconcile { migrations } => full_reconcile(hook, migrations),
@@ -319,8 +298,8 @@ fn react<R: ToolRunner, P: Pebble>(
 }
 
 /// `-relation-created`: the leader's requests that need nothing from the provider.
-fn integration_created<R: ToolRunner, P: Pebble>(
-    hook: &mut Hook<'_, R, P>,
+fn integration_created<R: ToolRunner>(
+    hook: &mut Hook<'_, R>,
     event: &RelationEvent,
     kind: IntegrationKind,
 ) -> Result<(), HookError> {
@@ -367,8 +346,8 @@ fn integration_created<R: ToolRunner, P: Pebble>(
 }
 
 /// `-relation-joined`: S3's and RabbitMQ's requests, and Redis's reconcile.
-fn integration_joined<R: ToolRunner, P: Pebble>(
-    hook: &mut Hook<'_, R, P>,
+fn integration_joined<R: ToolRunner>(
+    hook: &mut Hook<'_, R>,
     event: &RelationEvent,
     kind: IntegrationKind,
 ) -> Result<Reaction, HookError> {
@@ -398,8 +377,8 @@ fn integration_joined<R: ToolRunner, P: Pebble>(
 
 /// `-relation-changed`: each integration reads what it needs of the provider's data and
 /// says what it calls for.
-fn integration_changed<R: ToolRunner, P: Pebble>(
-    hook: &mut Hook<'_, R, P>,
+fn integration_changed<R: ToolRunner>(
+    hook: &mut Hook<'_, R>,
     event: &RelationEvent,
     kind: IntegrationKind,
 ) -> Result<Reaction, HookError> {
@@ -431,8 +410,8 @@ fn integration_changed<R: ToolRunner, P: Pebble>(
 }
 
 /// `valkey-relation-changed`: keep a snapshot of the responses we saw.
-fn valkey_changed<R: ToolRunner, P>(
-    hook: &mut Hook<'_, R, P>,
+fn valkey_changed<R: ToolRunner>(
+    hook: &mut Hook<'_, R>,
     event: &RelationEvent,
     remote: &str,
 ) -> Result<Reaction, HookError> {
@@ -456,7 +435,7 @@ fn valkey_changed<R: ToolRunner, P>(
 
 /// The leader asks the http-proxy provider for a proxy, keeping the requirer id it
 /// already used (`INTERFACES.md` 14).
-fn request_http_proxy<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+fn request_http_proxy<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
     if hook
         .project
         .meta
@@ -483,8 +462,8 @@ fn request_http_proxy<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(),
 
 /// After `secret-changed`: whether it was the SMTP provider's password secret with
 /// valid SMTP data, which calls for a second reconcile.
-fn smtp_secret_changed<R: ToolRunner, P>(
-    hook: &mut Hook<'_, R, P>,
+fn smtp_secret_changed<R: ToolRunner>(
+    hook: &mut Hook<'_, R>,
     secret_id: &str,
 ) -> Result<bool, HookError> {
     if hook
@@ -505,8 +484,8 @@ fn smtp_secret_changed<R: ToolRunner, P>(
 }
 
 /// The remote application of the event's relation.
-fn remote_app<R: ToolRunner, P>(
-    hook: &mut Hook<'_, R, P>,
+fn remote_app<R: ToolRunner>(
+    hook: &mut Hook<'_, R>,
     event: &RelationEvent,
 ) -> Result<Option<String>, HookError> {
     match &event.remote_app {
@@ -517,7 +496,7 @@ fn remote_app<R: ToolRunner, P>(
 
 /// On `secret-storage-relation-created`, the leader stores a key if there is none
 /// (`DJANGO.md` 4). Nothing else happens in that hook.
-fn generate_secret_key<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+fn generate_secret_key<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
     let tools = &mut *hook.tools;
     if !tools.is_leader()? {
         return Ok(());
@@ -544,8 +523,8 @@ fn generate_secret_key<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<()
 }
 
 /// `<db>-relation-created`: the leader asks for a database named after the app.
-fn database_created<R: ToolRunner, P>(
-    hook: &mut Hook<'_, R, P>,
+fn database_created<R: ToolRunner>(
+    hook: &mut Hook<'_, R>,
     event: &RelationEvent,
 ) -> Result<(), HookError> {
     let tools = &mut *hook.tools;
@@ -563,8 +542,8 @@ fn database_created<R: ToolRunner, P>(
 
 /// `<db>-relation-changed`: keep a snapshot of the provider data; reconcile with
 /// migrations when credentials or endpoints arrived (`INTERFACES.md` 3.1, 3.4).
-fn database_changed<R: ToolRunner, P>(
-    hook: &mut Hook<'_, R, P>,
+fn database_changed<R: ToolRunner>(
+    hook: &mut Hook<'_, R>,
     event: &RelationEvent,
     remote: &str,
 ) -> Result<Reaction, HookError> {

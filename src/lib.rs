@@ -17,7 +17,9 @@
 //! * [`integrations`]: one module per relation (parse → env → what we write).
 //! * [`cos`]: the observability assets and relation data (pure).
 //! * [`reconcile`]: the apply shell; [`observability`]: publishing the COS data.
-//! * [`charm`]: event routing and the error policy; [`actions`]: the two actions.
+//! * [`hook`]: what every hook works with ([`hook::Hook`], [`hook::HookError`], logging,
+//!   the status write): a leaf any module may import.
+//! * [`charm`]: event routing and the error policy; [`actions`]: the actions, as a table.
 //! * [`simulate`]: one event against the in-memory Juju and Pebble.
 //! * [`pyjson`], [`random`]: Python-compatible JSON; keys, passwords and UUIDs.
 
@@ -25,6 +27,7 @@ pub mod actions;
 pub mod charm;
 pub mod cos;
 pub mod django;
+pub mod hook;
 pub mod integrations;
 pub mod juju;
 pub mod observability;

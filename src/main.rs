@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use django_charm::charm::{CONTAINER, run_hook};
+use django_charm::hook::log;
 use django_charm::juju::context::{HookContext, ProcessEnv};
 use django_charm::juju::tools::{HookTools, LogLevel, ProcessRunner};
 use django_charm::pebble::client::PebbleClient;
 use django_charm::project::Project;
-use django_charm::reconcile::log;
 use django_charm::simulate::{self, Simulation};
 
 /// Where Juju mounts the workload containers' Pebble sockets.

@@ -4,17 +4,15 @@
 
 use indexmap::IndexMap;
 
-use crate::charm::Hook;
 use crate::cos::{Topology, grafana, loki, prometheus};
 use crate::django::paas_config::scheduler_port;
+use crate::hook::{Hook, HookError};
 use crate::juju::tools::{Databag, ToolRunner};
-use crate::pebble::Pebble;
 use crate::random;
-use crate::reconcile::HookError;
 use crate::state::{relation_ids, scheduler_unit};
 
 /// This unit's Juju topology.
-pub fn topology<R, P>(hook: &Hook<'_, R, P>) -> Topology {
+pub fn topology<R>(hook: &Hook<'_, R>) -> Topology {
     Topology {
         model: hook.ctx.model_name.clone(),
         model_uuid: hook.ctx.model_uuid.clone(),
@@ -32,8 +30,8 @@ fn provides(meta: &crate::juju::metadata::CharmMeta, name: &str, interface: &str
 
 /// `metrics-endpoint`: the unit bag on every unit, and with `app_bag` the leader's app
 /// bag, on every relation.
-pub fn publish_metrics<R: ToolRunner, P>(
-    hook: &mut Hook<'_, R, P>,
+pub fn publish_metrics<R: ToolRunner>(
+    hook: &mut Hook<'_, R>,
     app_bag: bool,
 ) -> Result<(), HookError> {
     if !provides(
@@ -89,7 +87,7 @@ pub fn publish_metrics<R: ToolRunner, P>(
 }
 
 /// `grafana-dashboard`: the leader publishes the dashboards where they changed.
-pub fn publish_dashboards<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result<(), HookError> {
+pub fn publish_dashboards<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
     if !provides(&hook.project.meta, grafana::ENDPOINT, grafana::INTERFACE) {
         return Ok(());
     }
@@ -120,8 +118,8 @@ pub fn publish_dashboards<R: ToolRunner, P>(hook: &mut Hook<'_, R, P>) -> Result
 
 /// `logging`: the log-forwarding layer (when the container is reachable) and, with
 /// `app_bag`, the leader's metadata and alert rules. Only with Juju 3.4 or newer.
-pub fn update_logging<R: ToolRunner, P: Pebble>(
-    hook: &mut Hook<'_, R, P>,
+pub fn update_logging<R: ToolRunner>(
+    hook: &mut Hook<'_, R>,
     app_bag: bool,
 ) -> Result<(), HookError> {
     let declared = hook

@@ -19,6 +19,12 @@ pub fn token_urlsafe(n: usize) -> Result<String, RandomError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes(n)?))
 }
 
+/// A new Django secret key: 64 random bytes as URL-safe base64 without padding (what
+/// Python's `secrets.token_urlsafe(64)` gives).
+pub fn new_secret_key() -> Result<String, RandomError> {
+    token_urlsafe(64)
+}
+
 /// A random (version 4) UUID, lower-case, 36 characters.
 pub fn uuid_v4() -> Result<String, RandomError> {
     let mut b = [0u8; 16];

@@ -27,6 +27,7 @@ use crate::django::status::{
     CHECK_CONFIG_FAILED, NotReady, PREPARING, StateProblem, WAITING_FOR_PEBBLE, readiness,
     state_problem,
 };
+use crate::hook::{HookError, log, set_status};
 use crate::integrations::{ingress, oauth};
 use crate::juju::context::{HookContext, RelationId};
 use crate::juju::metadata::CharmMeta;
@@ -38,43 +39,10 @@ use crate::pebble::{
 };
 use crate::state::{CharmState, scheduler_unit, the_relation};
 
-/// A failure that makes the hook exit non-zero, so that Juju retries it.
-#[derive(Debug, thiserror::Error)]
-pub enum HookError {
-    #[error(transparent)]
-    Tool(#[from] ToolError),
-    #[error(transparent)]
-    Pebble(#[from] PebbleError),
-    #[error(transparent)]
-    Random(#[from] crate::random::RandomError),
-    #[error("{0}")]
-    Other(String),
-}
-
 /// The port Django serves on.
 pub const APP_PORT: &str = "8000/tcp";
 /// The user and group the rock runs Django as.
 pub const DAEMON_USER: &str = "_daemon_";
-
-/// Set the unit status and, on the leader, the application status.
-pub fn set_status<R: ToolRunner>(
-    tools: &mut HookTools<R>,
-    leader: bool,
-    status: &Status,
-) -> Result<(), ToolError> {
-    tools.status_set(status, false)?;
-    if leader {
-        tools.status_set(status, true)?;
-    }
-    Ok(())
-}
-
-/// Log through `juju-log`; when that fails, fall back to stderr (which Juju also keeps).
-pub fn log<R: ToolRunner>(tools: &mut HookTools<R>, level: LogLevel, message: &str) {
-    if let Err(e) = tools.juju_log(level, message) {
-        eprintln!("{} {message} (juju-log failed: {e})", level.as_str());
-    }
-}
 
 fn daemon_owned() -> FileOwnership {
     FileOwnership {
@@ -85,7 +53,7 @@ fn daemon_owned() -> FileOwnership {
 }
 
 /// Stop every running service of the plan (`DJANGO.md` 6.4); no call when none runs.
-pub fn stop_running_services<P: Pebble>(pebble: &mut P) -> Result<(), PebbleError> {
+pub fn stop_running_services(pebble: &mut dyn Pebble) -> Result<(), PebbleError> {
     let running: Vec<String> = pebble
         .services(&[])?
         .into_iter()
@@ -99,8 +67,8 @@ pub fn stop_running_services<P: Pebble>(pebble: &mut P) -> Result<(), PebbleErro
 }
 
 /// Write the migration status file.
-pub fn write_migration_status<P: Pebble>(
-    pebble: &mut P,
+pub fn write_migration_status(
+    pebble: &mut dyn Pebble,
     status: MigrationStatus,
 ) -> Result<(), PebbleError> {
     pebble.push(
@@ -114,7 +82,7 @@ pub fn write_migration_status<P: Pebble>(
 }
 
 /// Read the migration status; a missing file or an unreachable Pebble is `PENDING`.
-pub fn read_migration_status<P: Pebble>(pebble: &mut P) -> MigrationStatus {
+pub fn read_migration_status(pebble: &mut dyn Pebble) -> MigrationStatus {
     match pebble.pull(STATUS_FILE) {
         Ok(bytes) => MigrationStatus::parse(&String::from_utf8_lossy(&bytes)),
         Err(_) => MigrationStatus::Pending,
@@ -122,17 +90,17 @@ pub fn read_migration_status<P: Pebble>(pebble: &mut P) -> MigrationStatus {
 }
 
 /// Stop the services and reset migrations (a missing option or integration, 6.4).
-fn stop_and_reset<P: Pebble>(pebble: &mut P) -> Result<(), PebbleError> {
+fn stop_and_reset(pebble: &mut dyn Pebble) -> Result<(), PebbleError> {
     stop_running_services(pebble)?;
     write_migration_status(pebble, MigrationStatus::Pending)
 }
 
 /// Row 0 of the status table: on a problem, set Blocked (and stop the services for a
 /// missing option) and return `false`.
-pub fn check_state<R: ToolRunner, P: Pebble>(
+pub fn check_state<R: ToolRunner>(
     state: &CharmState,
     tools: &mut HookTools<R>,
-    pebble: &mut P,
+    pebble: &mut dyn Pebble,
 ) -> Result<bool, HookError> {
     let Some(StateProblem {
         message,
@@ -149,10 +117,10 @@ pub fn check_state<R: ToolRunner, P: Pebble>(
 }
 
 /// Step 1 of the reconcile with its status side effects; `true` when ready.
-pub fn check_ready<R: ToolRunner, P: Pebble>(
+pub fn check_ready<R: ToolRunner>(
     state: &CharmState,
     tools: &mut HookTools<R>,
-    pebble: &mut P,
+    pebble: &mut dyn Pebble,
 ) -> Result<bool, HookError> {
     if !pebble.can_connect() {
         set_status(tools, state.leader, &Status::waiting(WAITING_FOR_PEBBLE))?;
@@ -185,8 +153,8 @@ pub fn layer_changes_plan(plan: &Layer, layer: &Layer) -> bool {
 
 /// The rock's services: loaded from `original-services.json`, or captured from the plan
 /// and saved there the first time (`DJANGO.md` 6.1).
-fn original_services<P: Pebble>(
-    pebble: &mut P,
+fn original_services(
+    pebble: &mut dyn Pebble,
     plan: &Layer,
 ) -> Result<IndexMap<String, Service>, HookError> {
     if pebble.exists(ORIGINAL_SERVICES_PATH)? {
@@ -214,11 +182,11 @@ pub struct ReconcileOptions {
 
 /// The state check and the reconcile of `DJANGO.md` 10. `true` when it went all the way
 /// to Active (so the ingress data was published too).
-pub fn reconcile<R: ToolRunner, P: Pebble>(
+pub fn reconcile<R: ToolRunner>(
     ctx: &HookContext,
     state: &CharmState,
     tools: &mut HookTools<R>,
-    pebble: &mut P,
+    pebble: &mut dyn Pebble,
     options: ReconcileOptions,
 ) -> Result<bool, HookError> {
     if !check_state(state, tools, pebble)? || !check_ready(state, tools, pebble)? {
@@ -390,8 +358,8 @@ fn log_failure<R: ToolRunner>(
 /// `django` (`DJANGO.md` 7.3): a restart when the logger settings changed (gunicorn keeps
 /// its logger across `SIGHUP`), a `SIGHUP` otherwise. `Some(output)` of the check when it
 /// failed (the old file is then restored).
-fn update_gunicorn_conf<P: Pebble>(
-    pebble: &mut P,
+fn update_gunicorn_conf(
+    pebble: &mut dyn Pebble,
     content: &str,
     django_command: &str,
     env: &BTreeMap<String, String>,
@@ -451,7 +419,7 @@ fn update_gunicorn_conf<P: Pebble>(
 /// source's mtime in seconds and its size, so a file rewritten within the same second at
 /// the same size (a restore right after a failed check) would otherwise load as the
 /// bytecode of the file it replaced. A missing cache directory is fine.
-fn remove_conf_bytecode<P: Pebble>(pebble: &mut P) -> Result<(), PebbleError> {
+fn remove_conf_bytecode(pebble: &mut dyn Pebble) -> Result<(), PebbleError> {
     let cached = match pebble.list_files(BYTECODE_DIR, Some(BYTECODE_PATTERN), false) {
         Ok(entries) => entries,
         Err(e) if e.is_not_found() => return Ok(()),
@@ -468,8 +436,8 @@ fn remove_conf_bytecode<P: Pebble>(pebble: &mut P) -> Result<(), PebbleError> {
 
 /// Run the migration when its status asks for it; `Some((command, output))` when it
 /// failed.
-fn run_migrations<P: Pebble>(
-    pebble: &mut P,
+fn run_migrations(
+    pebble: &mut dyn Pebble,
     env: &BTreeMap<String, String>,
 ) -> Result<Option<(Vec<String>, ExecOutput)>, HookError> {
     if !read_migration_status(pebble).needs_run() {
