@@ -635,14 +635,11 @@ mod tests {
         let state = JujuState {
             unit: "blog/1".into(),
             leader,
-            relations: vec![RelationState {
-                id: 4,
-                endpoint: ENDPOINT.into(),
-                remote_app: "squid".into(),
-                remote_app_data: bag(&[("responses", responses)]),
-                local_app_data: bag(&[("requests", &own_requests())]),
-                ..RelationState::default()
-            }],
+            relations: vec![
+                RelationState::new(4, ENDPOINT, "squid")
+                    .remote_app_data(bag(&[("responses", responses)]))
+                    .local_app_data(bag(&[("requests", &own_requests())])),
+            ],
             secrets: secret.into_iter().collect(),
             ..JujuState::default()
         };
@@ -650,16 +647,12 @@ mod tests {
     }
 
     fn user_secret() -> SecretState {
-        SecretState {
-            id: "secret:proxy-user".into(),
-            revisions: vec![
-                bag(&[("username", "old"), ("password", "x")]),
-                bag(&[("username", "u"), ("password", "p")]),
-            ],
-            pinned: Some(1),
-            granted: true,
-            ..SecretState::default()
-        }
+        SecretState::new(
+            "secret:proxy-user",
+            bag(&[("username", "old"), ("password", "x")]),
+        )
+        .revision(bag(&[("username", "u"), ("password", "p")]))
+        .pinned(1)
     }
 
     #[test]

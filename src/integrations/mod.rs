@@ -38,15 +38,9 @@ use crate::juju::tools::SecretContent;
 #[cfg(test)]
 pub(crate) mod testing {
     use crate::juju::memory::MemoryJuju;
-    use crate::juju::tools::{Databag, HookTools};
+    use crate::juju::tools::HookTools;
 
-    /// A databag from pairs, in order.
-    pub fn bag(pairs: &[(&str, &str)]) -> Databag {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    pub use crate::juju::memory::bag;
 
     /// Pairs as owned strings, to compare with an environment in order.
     pub fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {

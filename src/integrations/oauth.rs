@@ -760,13 +760,7 @@ mod tests {
         let state = JujuState {
             unit: "blog/0".into(),
             leader: true,
-            relations: vec![RelationState {
-                id: 5,
-                endpoint: "oidc".into(),
-                remote_app: "hydra".into(),
-                remote_app_data: app_bag,
-                ..RelationState::default()
-            }],
+            relations: vec![RelationState::new(5, "oidc", "hydra").remote_app_data(app_bag)],
             secrets: secret.into_iter().collect(),
             ..JujuState::default()
         };
@@ -775,12 +769,7 @@ mod tests {
 
     #[test]
     fn read_gets_the_bag_then_the_pinned_client_secret() {
-        let secret = SecretState {
-            id: "secret:oauth-client".into(),
-            revisions: vec![bag(&[("secret", "abc")])],
-            granted: true,
-            ..SecretState::default()
-        };
+        let secret = SecretState::new("secret:oauth-client", bag(&[("secret", "abc")]));
         let mut tools = juju(example_bag(), Some(secret));
         let rel = RelationId::new("oidc", 5);
         let data = read(&mut tools, &rel, "hydra").unwrap();

@@ -298,19 +298,13 @@ mod tests {
     }
 
     fn juju(units: &[(&str, Databag)], app: Databag) -> HookTools<MemoryJuju> {
+        let mut relation = RelationState::new(4, ENDPOINT, "redis-k8s").remote_app_data(app);
+        for (unit, data) in units {
+            relation = relation.remote_unit(unit, data.clone());
+        }
         let state = JujuState {
             unit: "blog/0".into(),
-            relations: vec![RelationState {
-                id: 4,
-                endpoint: ENDPOINT.into(),
-                remote_app: "redis-k8s".into(),
-                remote_units: units
-                    .iter()
-                    .map(|(u, b)| (u.to_string(), b.clone()))
-                    .collect(),
-                remote_app_data: app,
-                ..RelationState::default()
-            }],
+            relations: vec![relation],
             ..JujuState::default()
         };
         HookTools::new(MemoryJuju::new(state, HookScope::default()))

@@ -373,13 +373,13 @@ mod tests {
     fn read_gets_the_remote_app_bag() {
         let state = JujuState {
             unit: "blog/0".into(),
-            relations: vec![RelationState {
-                id: 7,
-                endpoint: ENDPOINT.into(),
-                remote_app: "s3-integrator".into(),
-                remote_app_data: bag(&[("access-key", "a"), ("secret-key", "s"), ("bucket", "b")]),
-                ..RelationState::default()
-            }],
+            relations: vec![
+                RelationState::new(7, ENDPOINT, "s3-integrator").remote_app_data(bag(&[
+                    ("access-key", "a"),
+                    ("secret-key", "s"),
+                    ("bucket", "b"),
+                ])),
+            ],
             ..JujuState::default()
         };
         let mut tools = HookTools::new(MemoryJuju::new(state, HookScope::default()));

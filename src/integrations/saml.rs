@@ -386,13 +386,9 @@ mod tests {
     fn read_gets_the_remote_app_bag() {
         let state = JujuState {
             unit: "blog/0".into(),
-            relations: vec![RelationState {
-                id: 2,
-                endpoint: ENDPOINT.into(),
-                remote_app: "saml-integrator".into(),
-                remote_app_data: bag(&example()),
-                ..RelationState::default()
-            }],
+            relations: vec![
+                RelationState::new(2, ENDPOINT, "saml-integrator").remote_app_data(bag(&example())),
+            ],
             ..JujuState::default()
         };
         let mut tools = HookTools::new(MemoryJuju::new(state, HookScope::default()));

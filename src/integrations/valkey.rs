@@ -832,26 +832,13 @@ mod tests {
     fn juju(remote_app_data: Databag, secrets: Vec<SecretState>) -> HookTools<MemoryJuju> {
         let state = JujuState {
             unit: "blog/0".into(),
-            relations: vec![RelationState {
-                id: 5,
-                endpoint: ENDPOINT.into(),
-                remote_app: "valkey".into(),
-                remote_app_data,
-                ..RelationState::default()
-            }],
+            relations: vec![
+                RelationState::new(5, ENDPOINT, "valkey").remote_app_data(remote_app_data),
+            ],
             secrets,
             ..JujuState::default()
         };
         HookTools::new(MemoryJuju::new(state, HookScope::default()))
-    }
-
-    fn secret(id: &str, content: &[(&str, &str)], granted: bool) -> SecretState {
-        SecretState {
-            id: id.into(),
-            revisions: vec![bag(content)],
-            granted,
-            ..SecretState::default()
-        }
     }
 
     #[test]
@@ -862,8 +849,8 @@ mod tests {
         let mut tools = juju(
             remote.clone(),
             vec![
-                secret("secret:u", &[("username", "u"), ("password", "p")], true),
-                secret("secret:t", &[("tls", "false")], false),
+                SecretState::new("secret:u", bag(&[("username", "u"), ("password", "p")])),
+                SecretState::new("secret:t", bag(&[("tls", "false")])).granted(false),
             ],
         );
         let rel = RelationId::new(ENDPOINT, 5);

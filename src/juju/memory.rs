@@ -5,7 +5,9 @@
 //! tool's argv against it the way Juju does (`CONTRACT.md` C), including the error
 //! texts and exit codes, so the typed client in [`crate::juju::tools`] is exercised on
 //! the real argv. The same interpreter backs the test harness's fake hook-tool
-//! executables, which keep the state in a JSON file between calls.
+//! executables, which keep the state in a JSON file between calls. Tests build that
+//! state with [`bag`] and the builder methods of [`RelationState`] and [`SecretState`],
+//! one set of fixtures for the unit tests, the harness and the integration tests.
 //!
 //! Like Juju, relation data, ports, secrets and unit state written by a hook take effect
 //! only when the hook exits 0: [`JujuState::rollback_to`] undoes them otherwise, while
@@ -37,7 +39,54 @@ pub struct RelationState {
     pub local_app_data: Databag,
 }
 
+/// A databag from pairs, in order: how fixtures write relation data and secret contents.
+pub fn bag(pairs: &[(&str, &str)]) -> Databag {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Builders for fixtures (unit tests, the scenario tests, the harness): a relation is
+/// written as `RelationState::new(5, "redis", "redis-k8s").remote_units(&["redis-k8s/0"])`
+/// rather than as a struct literal, so adding a field touches this file only.
 impl RelationState {
+    /// Relation `endpoint:id` to `remote_app`, with no remote unit and every bag empty.
+    pub fn new(id: u64, endpoint: impl Into<String>, remote_app: impl Into<String>) -> Self {
+        RelationState {
+            id,
+            endpoint: endpoint.into(),
+            remote_app: remote_app.into(),
+            ..RelationState::default()
+        }
+    }
+
+    /// Remote units that have joined but published nothing yet.
+    pub fn remote_units(mut self, units: &[&str]) -> Self {
+        for unit in units {
+            self.remote_units.insert(unit.to_string(), Databag::new());
+        }
+        self
+    }
+
+    /// A remote unit and the bag it published.
+    pub fn remote_unit(mut self, unit: &str, data: Databag) -> Self {
+        self.remote_units.insert(unit.to_string(), data);
+        self
+    }
+
+    /// The remote application's bag (the provider's data).
+    pub fn remote_app_data(mut self, data: Databag) -> Self {
+        self.remote_app_data = data;
+        self
+    }
+
+    /// Our application's bag (on a peer relation, the one all units share).
+    pub fn local_app_data(mut self, data: Databag) -> Self {
+        self.local_app_data = data;
+        self
+    }
+
     pub fn relation_id(&self) -> RelationId {
         RelationId::new(self.endpoint.clone(), self.id)
     }
@@ -71,6 +120,38 @@ pub struct SecretState {
     pub expire: Option<String>,
     /// Relation ids the secret is granted on (owner side).
     pub grants: Vec<u64>,
+}
+
+/// Builders for fixtures, like [`RelationState`]'s.
+impl SecretState {
+    /// Secret `id`, granted to this unit (as a consumer), with `content` as its only
+    /// revision.
+    pub fn new(id: impl Into<String>, content: Databag) -> Self {
+        SecretState {
+            id: id.into(),
+            revisions: vec![content],
+            granted: true,
+            ..SecretState::default()
+        }
+    }
+
+    /// A newer revision: it becomes the latest.
+    pub fn revision(mut self, content: Databag) -> Self {
+        self.revisions.push(content);
+        self
+    }
+
+    /// This consumer has read, and is pinned to, `revision` (1-based).
+    pub fn pinned(mut self, revision: usize) -> Self {
+        self.pinned = Some(revision);
+        self
+    }
+
+    /// Whether it is granted to us: `false` makes every read `permission denied`.
+    pub fn granted(mut self, granted: bool) -> Self {
+        self.granted = granted;
+        self
+    }
 }
 
 fn yes() -> bool {
@@ -1135,11 +1216,9 @@ mod tests {
         let pg = RelationId::new("postgresql", 3);
         assert_eq!(t.relation_get(&pg, "django-k8s", true).unwrap(), None);
         let peer = RelationId::new("secret-storage", 1);
-        let bag = t.relation_get(&peer, "django-k8s", true).unwrap().unwrap();
-        assert_eq!(bag["django_secret_key"], "k");
-        let data: Databag = [("database".to_string(), "x".to_string())]
-            .into_iter()
-            .collect();
+        let shared = t.relation_get(&peer, "django-k8s", true).unwrap().unwrap();
+        assert_eq!(shared["django_secret_key"], "k");
+        let data = bag(&[("database", "x")]);
         let err = t.relation_set(&pg, &data, true).unwrap_err();
         assert!(
             err.to_string().contains("cannot write relation settings"),
@@ -1151,16 +1230,13 @@ mod tests {
     fn relation_set_merges_and_empty_deletes() {
         let mut t = tools(true);
         let pg = RelationId::new("postgresql", 3);
-        let data: Databag = [("a", "1"), ("b", "2")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let data = bag(&[("a", "1"), ("b", "2")]);
         t.relation_set(&pg, &data, false).unwrap();
-        let del: Databag = [("a".to_string(), String::new())].into_iter().collect();
+        let del = bag(&[("a", "")]);
         t.relation_set(&pg, &del, false).unwrap();
-        let bag = t.relation_get(&pg, "django-k8s/0", false).unwrap().unwrap();
-        assert_eq!(bag.get("a"), None);
-        assert_eq!(bag["b"], "2");
+        let ours = t.relation_get(&pg, "django-k8s/0", false).unwrap().unwrap();
+        assert_eq!(ours.get("a"), None);
+        assert_eq!(ours["b"], "2");
     }
 
     #[test]
@@ -1182,9 +1258,7 @@ mod tests {
                 .unwrap(),
             None
         );
-        let content: Databag = [("value".to_string(), "s3cr3t".to_string())]
-            .into_iter()
-            .collect();
+        let content = bag(&[("value", "s3cr3t")]);
         let id = t.secret_add(&content, &SecretOptions::default()).unwrap();
         assert!(id.starts_with("secret:"));
         assert_eq!(t.secret_ids().unwrap().len(), 1);
@@ -1202,7 +1276,7 @@ mod tests {
         let mut t = tools(true);
         let before = t.runner().state.clone();
         let pg = RelationId::new("postgresql", 3);
-        let data: Databag = [("x".to_string(), "1".to_string())].into_iter().collect();
+        let data = bag(&[("x", "1")]);
         t.relation_set(&pg, &data, true).unwrap();
         t.open_port("8000/tcp").unwrap();
         t.status_set(&Status::blocked("x"), false).unwrap();

@@ -7,7 +7,7 @@ use std::ops::{Deref, DerefMut};
 
 use django_charm::simulate::{CHARMCRAFT_YAML, Outcome, Simulation};
 
-use super::fake_pebble::FakePebble;
+use super::fake_pebble::{CONTAINER, FakePebble};
 use super::juju::JujuHarness;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,7 @@ impl World {
                         std::fs::write(harness.charm_dir().join("paas-config.yaml"), text)
                             .expect("paas-config.yaml in the packed charm");
                     }
-                    let socket = harness.socket_path("django-app");
+                    let socket = harness.socket_path(CONTAINER);
                     let fake = reachable.then(|| FakePebble::start(&socket, pebble.clone()));
                     let path = env["JUJU_DISPATCH_PATH"].clone();
                     let event_env: Vec<(&str, &str)> = env

@@ -2,17 +2,16 @@
 //! with a plain websocket client for exec), so that its wire format is checked
 //! independently of the product's client.
 
-mod harness;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use django_charm::pebble::memory::{ExecRule, PebbleModel, PebbleOp, ServiceStatus};
-use harness::fake_pebble::FakePebble;
 use serde_json::{Value, json};
 use tungstenite::Message;
+
+use crate::harness::fake_pebble::FakePebble;
 
 /// One keep-alive HTTP/1.1 connection.
 struct Connection {
@@ -119,12 +118,6 @@ impl Connection {
     }
 }
 
-fn start(model: PebbleModel) -> (tempfile::TempDir, FakePebble) {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = FakePebble::start(&dir.path().join("django-app/pebble.socket"), model);
-    (dir, fake)
-}
-
 fn error_message(response: &RawResponse) -> String {
     let body = response.json();
     assert_eq!(body["type"], "error", "{body}");
@@ -136,7 +129,7 @@ const LAYER: &str = "summary: django layer\nservices:\n  django:\n    override: 
 
 #[test]
 fn layers_and_plan_round_trip_on_one_connection() {
-    let (_dir, fake) = start(PebbleModel::new());
+    let (_dir, fake) = FakePebble::start_in_temp_dir(PebbleModel::new());
     let mut conn = Connection::open(fake.socket_path());
 
     let info = conn.get("/v1/system-info");
@@ -209,7 +202,7 @@ fn layers_and_plan_round_trip_on_one_connection() {
 
 #[test]
 fn chunked_request_bodies_are_read() {
-    let (_dir, fake) = start(PebbleModel::new());
+    let (_dir, fake) = FakePebble::start_in_temp_dir(PebbleModel::new());
     let mut conn = Connection::open(fake.socket_path());
     let body = serde_json::to_vec(
         &json!({"action": "add", "label": "django", "format": "yaml", "layer": LAYER}),
@@ -240,7 +233,7 @@ fn chunked_request_bodies_are_read() {
 
 #[test]
 fn replan_is_an_async_change_to_wait_for() {
-    let (_dir, fake) = start(PebbleModel::new());
+    let (_dir, fake) = FakePebble::start_in_temp_dir(PebbleModel::new());
     let mut conn = Connection::open(fake.socket_path());
     conn.post_json(
         "/v1/layers",
@@ -357,7 +350,7 @@ fn multipart_parts(response: &RawResponse) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn files_are_written_with_multipart_and_read_back() {
-    let (_dir, fake) = start(PebbleModel::new());
+    let (_dir, fake) = FakePebble::start_in_temp_dir(PebbleModel::new());
     let mut conn = Connection::open(fake.socket_path());
     let boundary = "0123456789abcdef0123456789abcdef";
     let content = b"bind = ['0.0.0.0:8000']\n\x00\xff";
@@ -550,7 +543,7 @@ fn exec_runs_over_websockets() {
             .exit_code(3)
             .stderr("warned\n"),
     );
-    let (_dir, fake) = start(model);
+    let (_dir, fake) = FakePebble::start_in_temp_dir(model);
     let socket = fake.socket_path().to_path_buf();
     let mut conn = Connection::open(&socket);
 
@@ -640,7 +633,7 @@ fn exec_with_merged_stderr_uses_stdio_only() {
             .stdout("out\n")
             .stderr("err\n"),
     );
-    let (_dir, fake) = start(model);
+    let (_dir, fake) = FakePebble::start_in_temp_dir(model);
     let socket = fake.socket_path().to_path_buf();
     let mut conn = Connection::open(&socket);
     let body = conn
@@ -660,7 +653,7 @@ fn exec_with_merged_stderr_uses_stdio_only() {
 
 #[test]
 fn an_exec_nobody_connects_to_times_out() {
-    let (_dir, fake) = start(PebbleModel::new());
+    let (_dir, fake) = FakePebble::start_in_temp_dir(PebbleModel::new());
     let mut conn = Connection::open(fake.socket_path());
     let body = conn
         .post_json(
@@ -695,7 +688,7 @@ fn an_exec_nobody_connects_to_times_out() {
 
 #[test]
 fn dropping_the_fake_closes_connections_and_removes_the_socket() {
-    let (_dir, fake) = start(PebbleModel::new());
+    let (_dir, fake) = FakePebble::start_in_temp_dir(PebbleModel::new());
     let socket = fake.socket_path().to_path_buf();
     let mut conn = Connection::open(&socket);
     assert_eq!(conn.get("/v1/system-info").status, 200);

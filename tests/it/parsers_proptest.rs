@@ -1,7 +1,7 @@
 //! Property test: random provider data on every integration never crashes a hook, and
 //! when the data is rejected the status names the relation it came from.
 
-use django_charm::juju::memory::{RelationState, SecretState};
+use django_charm::juju::memory::{RelationState, SecretState, bag};
 use django_charm::juju::tools::{Databag, StatusKind};
 use django_charm::simulate::{CHARMCRAFT_YAML, EXAMPLE, Simulation};
 use proptest::prelude::*;
@@ -104,7 +104,8 @@ fn value() -> impl Strategy<Value = String> {
     ]
 }
 
-fn bag() -> impl Strategy<Value = Databag> {
+/// A random provider bag (not the fixture `bag`, which writes a given one).
+fn random_bag() -> impl Strategy<Value = Databag> {
     proptest::collection::vec((proptest::sample::select(KEYS), value()), 0..8)
         .prop_map(|pairs| pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
@@ -127,34 +128,26 @@ proptest! {
     #[test]
     fn random_provider_data_never_crashes_and_errors_name_their_relation(
         which in 0..INTEGRATIONS.len(),
-        app_bag in bag(),
-        unit_bag in bag(),
+        app_bag in random_bag(),
+        unit_bag in random_bag(),
     ) {
         let (endpoint, _, invalid) = INTEGRATIONS[which];
         let mut sim = Simulation::from_yaml(EXAMPLE).unwrap();
         sim.charmcraft = Some(charmcraft());
-        sim.juju.secrets.push(SecretState {
-            id: "secret:present".into(),
-            revisions: vec![[("password", "pw"), ("username", "u"), ("token", "t"), ("secret", "s")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()],
-            granted: true,
-            ..Default::default()
-        });
+        sim.juju.secrets.push(SecretState::new(
+            "secret:present",
+            bag(&[("password", "pw"), ("username", "u"), ("token", "t"), ("secret", "s")]),
+        ));
         if endpoint == "postgresql" {
             let pg = sim.juju.relation_mut("postgresql").unwrap();
             pg.remote_app_data = app_bag;
             pg.remote_units = [("postgresql-k8s/0".to_string(), unit_bag)].into_iter().collect();
         } else {
-            sim.juju.relations.push(RelationState {
-                id: 40 + which as u64,
-                endpoint: endpoint.into(),
-                remote_app: "provider".into(),
-                remote_units: [("provider/0".to_string(), unit_bag)].into_iter().collect(),
-                remote_app_data: app_bag,
-                ..Default::default()
-            });
+            sim.juju.relations.push(
+                RelationState::new(40 + which as u64, endpoint, "provider")
+                    .remote_unit("provider/0", unit_bag)
+                    .remote_app_data(app_bag),
+            );
         }
         for event in ["config-changed".to_string(), format!("{endpoint}-relation-changed")] {
             let out = sim.run(&event).unwrap();

@@ -3,8 +3,6 @@
 //! JSON envelopes, multipart files, exec websockets), and each test checks both what the
 //! client returned and what the server's model then holds.
 
-mod harness;
-
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixListener;
 
@@ -14,15 +12,13 @@ use django_charm::pebble::{
     ExecOutput, ExecRequest, FileOwnership, Layer, MakeDirOptions, Pebble, PebbleError,
     PushOptions, ServiceAction, ServiceInfo,
 };
-use harness::fake_pebble::FakePebble;
 
-const CONTAINER: &str = "django-app";
+use crate::harness::fake_pebble::{CONTAINER, FakePebble};
 
 /// A fake Pebble serving `model` at `<dir>/django-app/pebble.socket`, and a client for
 /// that container.
 fn start(model: PebbleModel) -> (tempfile::TempDir, FakePebble, PebbleClient) {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = FakePebble::start(&dir.path().join(CONTAINER).join("pebble.socket"), model);
+    let (dir, fake) = FakePebble::start_in_temp_dir(model);
     let client = PebbleClient::for_container(dir.path(), CONTAINER).unwrap();
     (dir, fake, client)
 }

@@ -13,24 +13,8 @@ use django_charm::pebble::memory::{PebbleOp, ServiceStatus};
 use django_charm::simulate::{CHARMCRAFT_YAML, Outcome, Simulation};
 use serde_json::Value;
 
-mod harness;
-
-use harness::scenario::*;
-use harness::world::{Mode, World};
-
-/// A relation of this unit to `remote_app`, with these remote units and their bags.
-fn relation(id: u64, endpoint: &str, remote_app: &str, units: &[(&str, Databag)]) -> RelationState {
-    RelationState {
-        id,
-        endpoint: endpoint.into(),
-        remote_app: remote_app.into(),
-        remote_units: units
-            .iter()
-            .map(|(u, b)| (u.to_string(), b.clone()))
-            .collect(),
-        ..Default::default()
-    }
-}
+use crate::fixtures::*;
+use crate::harness::world::{Mode, World};
 
 /// Make this unit `<app>/<number>` of an application whose charm is `charm` (the
 /// metadata `name`, which may differ from the application name), with every other
@@ -79,12 +63,10 @@ fn blog_world(mode: Mode, number: u64, others: &[u64]) -> World {
     sim.model = "prod".into();
     sim.juju.model_uuid = PROD_UUID.into();
     as_unit(&mut sim, "blog", number, "blog", others);
-    sim.juju.relations.push(relation(
-        5,
-        "metrics-endpoint",
-        "prometheus-k8s",
-        &[("prometheus-k8s/0", Databag::new())],
-    ));
+    sim.juju.relations.push(
+        RelationState::new(5, "metrics-endpoint", "prometheus-k8s")
+            .remote_units(&["prometheus-k8s/0"]),
+    );
     World::new(sim, mode)
 }
 
@@ -345,12 +327,9 @@ fn grafana_dashboard_published_once_and_refreshed(mode: Mode) {
     let mut sim = example();
     // Application `blog` of the charm `django-k8s`.
     as_unit(&mut sim, "blog", 0, "django-k8s", &[1]);
-    sim.juju.relations.push(relation(
-        6,
-        "grafana-dashboard",
-        "grafana-k8s",
-        &[("grafana-k8s/0", Databag::new())],
-    ));
+    sim.juju.relations.push(
+        RelationState::new(6, "grafana-dashboard", "grafana-k8s").remote_units(&["grafana-k8s/0"]),
+    );
     let mut sim = World::new(sim, mode);
     let out = run(&mut sim, "grafana-dashboard-relation-created");
     assert!(out.ops().is_empty());
@@ -486,11 +465,11 @@ fn forwarding_layers(out: &Outcome) -> Vec<std::collections::BTreeMap<String, Lo
 
 fn logging_world(mode: Mode, units: &[u64]) -> World {
     let mut sim = example();
-    let units: Vec<(String, Databag)> = units.iter().map(|n| loki_unit(*n)).collect();
-    let units: Vec<(&str, Databag)> = units.iter().map(|(u, b)| (u.as_str(), b.clone())).collect();
-    sim.juju
-        .relations
-        .push(relation(7, "logging", "loki-k8s", &units));
+    let mut loki = RelationState::new(7, "logging", "loki-k8s");
+    for (unit, data) in units.iter().map(|n| loki_unit(*n)) {
+        loki = loki.remote_unit(&unit, data);
+    }
+    sim.juju.relations.push(loki);
     World::new(sim, mode)
 }
 
@@ -685,11 +664,9 @@ fn logging_on_pebble_ready_for_non_leaders_and_old_juju(mode: Mode) {
 // paas-config.yaml
 // ---------------------------------------------------------------------------------
 
-const PLAIN_CONF: &str = "bind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'\ncontrol_socket = '/tmp/gunicorn.ctl'";
-
 fn json_conf(options: &str) -> String {
     format!(
-        "\n{}\nlogger_class = GunicornJsonLogger\n{PLAIN_CONF}{options}\n\ndef post_fork(server, worker):\n    _original_wsgi = worker.app.wsgi\n\n    def _patched_wsgi():\n        return OtelSpanMiddleware(_original_wsgi())\n\n    worker.app.wsgi = _patched_wsgi\n",
+        "\n{}\nlogger_class = GunicornJsonLogger\n{PLAIN_GUNICORN}{options}\n\ndef post_fork(server, worker):\n    _original_wsgi = worker.app.wsgi\n\n    def _patched_wsgi():\n        return OtelSpanMiddleware(_original_wsgi())\n\n    worker.app.wsgi = _patched_wsgi\n",
         json_logger_module()
     )
 }
@@ -728,7 +705,7 @@ fn paas_config_invalid_blocks_and_json_logging(mode: Mode) {
                 op_names(out.ops())
             );
             assert_eq!(out.pebble.service_status("django"), ServiceStatus::Active);
-            assert_eq!(conf(&out), PLAIN_CONF);
+            assert_eq!(conf(&out), PLAIN_GUNICORN);
         }
     }
 
@@ -785,7 +762,7 @@ fn paas_config_invalid_blocks_and_json_logging(mode: Mode) {
         let expected = if text == Some("framework_logging_format: json\n") {
             json_conf("")
         } else {
-            PLAIN_CONF.to_string()
+            PLAIN_GUNICORN.to_string()
         };
         assert_eq!(conf(&out), expected, "{text:?}");
         // Every switch of the format here changes the logger settings.

@@ -6,12 +6,10 @@
 use django_charm::juju::memory::{ActionState, SecretState};
 use django_charm::juju::tools::{Databag, Status};
 use django_charm::pebble::memory::{ExecRule, PebbleOp, ServiceStatus};
-use django_charm::simulate::Simulation;
+use django_charm::simulate::{CHARMCRAFT_YAML, Simulation};
 
-mod harness;
-
-use harness::scenario::*;
-use harness::world::Mode;
+use crate::fixtures::*;
+use crate::harness::world::Mode;
 
 fn worked_example_of_a_first_reconcile(mode: Mode) {
     let mut sim = world(mode);
@@ -51,7 +49,7 @@ fn worked_example_of_a_first_reconcile(mode: Mode) {
     );
     assert_eq!(
         out.pebble.file_text("/django/gunicorn.conf.py").unwrap(),
-        "bind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'\ncontrol_socket = '/tmp/gunicorn.ctl'"
+        PLAIN_GUNICORN
     );
     assert_eq!(
         out.pebble
@@ -183,81 +181,8 @@ fn config_change_updates_the_environment_without_rechecking_gunicorn(mode: Mode)
     );
 }
 
-fn ingress_added_and_removed(mode: Mode) {
-    let mut sim = world(mode);
-    let ingress = sim.juju.relation("ingress").unwrap().clone();
-    sim.juju.relations.retain(|r| r.endpoint != "ingress");
-    let out = run(&mut sim, "config-changed");
-    assert_eq!(
-        out.django_env()["DJANGO_BASE_URL"],
-        "http://django-k8s.test-model:8000"
-    );
-
-    let mut fresh = ingress.clone();
-    fresh.remote_app_data.clear();
-    sim.juju.relations.push(fresh);
-    run(&mut sim, "ingress-relation-created");
-    run(&mut sim, "ingress-relation-joined");
-    assert!(
-        sim.juju
-            .relation("ingress")
-            .unwrap()
-            .local_app_data
-            .is_empty(),
-        "nothing published on created/joined"
-    );
-    let out = run(&mut sim, "ingress-relation-changed");
-    let rel = out.juju.relation("ingress").unwrap();
-    assert_eq!(
-        rel.local_app_data,
-        bag(&[
-            ("model", "\"test-model\""),
-            ("name", "\"django-k8s\""),
-            ("port", "8000"),
-            ("strip-prefix", "true"),
-            ("is_port_open", "true")
-        ])
-    );
-    assert_eq!(
-        rel.local_unit_data,
-        bag(&[
-            (
-                "host",
-                "\"django-k8s-0.django-k8s-endpoints.test-model.svc.cluster.local\""
-            ),
-            ("ip", "\"10.1.0.17\"")
-        ])
-    );
-    assert!(out.ops().is_empty(), "no URL yet: no reconcile");
-
-    sim.juju.relation_mut("ingress").unwrap().remote_app_data = ingress.remote_app_data.clone();
-    let out = run(&mut sim, "ingress-relation-changed");
-    let env = out.django_env();
-    assert_eq!(
-        env["DJANGO_BASE_URL"],
-        "http://example.com/test-model-django-k8s"
-    );
-    assert_eq!(env["DJANGO_ALLOWED_HOSTS"], r#"["example.com"]"#);
-
-    let out = run(&mut sim, "ingress-relation-broken");
-    let env = out.django_env();
-    assert_eq!(env["DJANGO_BASE_URL"], "http://django-k8s.test-model:8000");
-    assert_eq!(
-        env["DJANGO_ALLOWED_HOSTS"],
-        r#"["example.com", "django-k8s.test-model"]"#
-    );
-    assert_eq!(out.juju.unit_status, active());
-}
-
 fn with_option(sim: &mut Simulation, yaml: &str) {
-    let base = django_charm::simulate::CHARMCRAFT_YAML;
-    let text = base.replacen(
-        "config:\n  options:\n",
-        &format!("config:\n  options:\n{yaml}"),
-        1,
-    );
-    assert_ne!(text, base);
-    sim.charmcraft = Some(text);
+    sim.charmcraft = Some(with_options(CHARMCRAFT_YAML, yaml));
 }
 
 fn mandatory_option_missing_then_set(mode: Mode) {
@@ -393,35 +318,6 @@ fn workers_everywhere_scheduler_on_the_lowest_unit(mode: Mode) {
         out.pebble.plan().services["Celery-Beat-Scheduler"].environment,
         out.django_env()
     );
-}
-
-fn postgresql_relation_broken_removes_its_variables_in_the_same_hook(mode: Mode) {
-    let mut sim = world(mode);
-    run(&mut sim, "config-changed");
-    let out = run(&mut sim, "postgresql-relation-broken");
-    assert_eq!(
-        out.juju.unit_status,
-        blocked("missing integrations: postgresql")
-    );
-    assert_eq!(out.pebble.service_status("django"), ServiceStatus::Inactive);
-    assert_eq!(
-        out.pebble
-            .file_text("/tmp/django/state/database-migration-status"),
-        Some("PENDING")
-    );
-    // With only optional databases the message is the database requirement.
-    let mut sim = world(mode);
-    sim.charmcraft = Some(django_charm::simulate::CHARMCRAFT_YAML.replace(
-        "    interface: postgresql_client\n    optional: false",
-        "    interface: postgresql_client\n    optional: true",
-    ));
-    run(&mut sim, "config-changed");
-    let out = run(&mut sim, "postgresql-relation-broken");
-    assert_eq!(
-        out.juju.unit_status,
-        blocked("Django requires a database integration to work")
-    );
-    assert!(!out.django_env().is_empty(), "a layer added earlier stays");
 }
 
 fn action(sim: &mut Simulation, params: serde_json::Value) {
@@ -714,12 +610,10 @@ fn secret_options_and_relation_secrets_are_read_fresh_on_secret_changed(mode: Mo
     sim.juju
         .config
         .insert("api-credentials".into(), "secret:creds".into());
-    sim.juju.secrets.push(SecretState {
-        id: "secret:creds".into(),
-        revisions: vec![bag(&[("token", "abc"), ("client-id", "c1")])],
-        granted: true,
-        ..Default::default()
-    });
+    sim.juju.secrets.push(SecretState::new(
+        "secret:creds",
+        bag(&[("token", "abc"), ("client-id", "c1")]),
+    ));
     let out = run(&mut sim, "config-changed");
     assert_eq!(out.django_env()["DJANGO_API_CREDENTIALS_TOKEN"], "abc");
     assert_eq!(out.django_env()["DJANGO_API_CREDENTIALS_CLIENT_ID"], "c1");
@@ -1106,11 +1000,9 @@ in_both_modes!(
     fresh_deploy_to_active,
     running_the_same_event_twice_does_no_work_the_second_time,
     config_change_updates_the_environment_without_rechecking_gunicorn,
-    ingress_added_and_removed,
     mandatory_option_missing_then_set,
     migration_failure_then_success_on_update_status,
     workers_everywhere_scheduler_on_the_lowest_unit,
-    postgresql_relation_broken_removes_its_variables_in_the_same_hook,
     create_superuser_returns_the_password,
     create_superuser_failure_returns_the_output_verbatim,
     create_superuser_when_not_ready_runs_nothing,

@@ -38,6 +38,9 @@ const MAX_BODY: usize = 256 * 1024 * 1024;
 /// Pebble's minimum multipart boundary length.
 const MIN_BOUNDARY: usize = 32;
 
+/// The charm's workload container: the one whose socket the tests serve.
+pub const CONTAINER: &str = "django-app";
+
 /// A running fake Pebble. Dropping it stops serving, closes every open connection and
 /// removes the socket, like a container going away.
 pub struct FakePebble {
@@ -47,7 +50,7 @@ pub struct FakePebble {
 }
 
 struct Shared {
-    model: Arc<Mutex<PebbleModel>>,
+    model: Mutex<PebbleModel>,
     /// Signalled (with `model` locked) whenever a change may have become ready.
     change_ready: Condvar,
     execs: Mutex<HashMap<String, ExecSession>>,
@@ -71,7 +74,7 @@ impl FakePebble {
         let listener = UnixListener::bind(socket_path)
             .unwrap_or_else(|e| panic!("cannot bind {}: {e}", socket_path.display()));
         let shared = Arc::new(Shared {
-            model: Arc::new(Mutex::new(model)),
+            model: Mutex::new(model),
             change_ready: Condvar::new(),
             execs: Mutex::new(HashMap::new()),
             exec_wakeup: Condvar::new(),
@@ -92,6 +95,15 @@ impl FakePebble {
         }
     }
 
+    /// Serve `model` as [`CONTAINER`] in a new temporary directory laid out like
+    /// `$CHARM_CONTAINERS_DIR` (`<dir>/django-app/pebble.socket`), for tests that talk to
+    /// Pebble without a charm. The directory goes with the returned guard: keep it.
+    pub fn start_in_temp_dir(model: PebbleModel) -> (tempfile::TempDir, FakePebble) {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakePebble::start(&dir.path().join(CONTAINER).join("pebble.socket"), model);
+        (dir, fake)
+    }
+
     pub fn socket_path(&self) -> &Path {
         &self.socket_path
     }
@@ -99,11 +111,6 @@ impl FakePebble {
     /// The model, locked: read it to assert, or change it between hooks.
     pub fn model(&self) -> MutexGuard<'_, PebbleModel> {
         lock(&self.shared.model)
-    }
-
-    /// The shared model itself, for tests that keep it past the fake.
-    pub fn model_handle(&self) -> Arc<Mutex<PebbleModel>> {
-        Arc::clone(&self.shared.model)
     }
 
     /// Stop serving and hand back the final model (e.g. to restart the "container"

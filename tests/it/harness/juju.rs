@@ -6,13 +6,12 @@
 //! Like Juju, the harness commits what a hook buffered (relation data, ports, secrets)
 //! only when the hook exits 0.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use django_charm::juju::memory::JujuState;
+use django_charm::simulate::Simulation;
 use serde_json::Value;
 
 /// The hook tools linked to the fake binary.
@@ -60,7 +59,6 @@ pub fn repo_charmcraft() -> String {
 #[derive(Debug)]
 pub struct HookRun {
     pub code: i32,
-    pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
 }
@@ -93,17 +91,17 @@ impl JujuHarness {
         }
         std::fs::create_dir_all(root.path().join("containers")).unwrap();
         let name = project["name"].as_str().unwrap_or("django-k8s").to_string();
+        // The model, Juju and leadership of `simulate`'s default state.
+        let defaults = Simulation::default();
         let state = JujuState {
             unit: format!("{name}/0"),
-            model_uuid: "cbb1b3b6-8f1e-4f43-8b53-2a0a2f4c5a10".into(),
-            leader: true,
-            ..Default::default()
+            ..defaults.juju
         };
         JujuHarness {
             root,
             state,
-            model_name: "test-model".into(),
-            juju_version: "3.6.8".into(),
+            model_name: defaults.model,
+            juju_version: defaults.juju_version,
             extra_env: vec![],
             hook_count: 0,
         }
@@ -143,7 +141,8 @@ impl JujuHarness {
         cmd.env_clear()
             .current_dir(&charm)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            // A hook writes nothing to stdout: its logs go to `juju-log` and stderr.
+            .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let context_id = format!("{}-{}-{}", self.state.unit, hook_name, self.hook_count);
         let mut env: Vec<(String, String)> = vec![
@@ -202,7 +201,6 @@ impl JujuHarness {
         self.state = after;
         HookRun {
             code,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             elapsed,
         }
@@ -237,12 +235,6 @@ impl JujuHarness {
             env.push(("JUJU_DEPARTING_UNIT", departing));
         }
         self.run(&path, &env)
-    }
-
-    /// Run a `<container>-pebble-ready` hook.
-    pub fn run_pebble_ready(&mut self, container: &str) -> HookRun {
-        let path = format!("hooks/{container}-pebble-ready");
-        self.run(&path, &[("JUJU_WORKLOAD_NAME", container)])
     }
 }
 

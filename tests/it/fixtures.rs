@@ -1,22 +1,31 @@
-#![allow(unused_macros, unused_imports)]
+//! What the scenario modules share: the example world, `gunicorn.conf.py` and
+//! `charmcraft.yaml` variants, small readers of outcomes, statuses, and the macro that
+//! runs each scenario in both modes.
 
-//! What the scenario test files share: small builders and readers of outcomes, and the
-//! macro that runs each scenario in both modes.
-
-use django_charm::juju::tools::{Databag, Status, StatusKind};
+use django_charm::juju::tools::{Status, StatusKind};
 use django_charm::pebble::memory::PebbleOp;
 use django_charm::simulate::{EXAMPLE, Outcome, Simulation};
 
-use super::world::{Mode, World};
+use crate::harness::world::{Mode, World};
+
+/// Databags are written with the library's fixture builder, as in its unit tests.
+pub use django_charm::juju::memory::bag;
 
 /// The `gunicorn --check-config` exec of the example rock.
 pub const CHECK_CONFIG: &str = "exec /bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k sync --check-config";
 
-pub fn bag(pairs: &[(&str, &str)]) -> Databag {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+/// `gunicorn.conf.py` with no webserver option, tracing or JSON logging.
+pub const PLAIN_GUNICORN: &str = "bind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'\ncontrol_socket = '/tmp/gunicorn.ctl'";
+
+/// `charmcraft` with `options` (YAML lines indented under `config.options`) added first.
+pub fn with_options(charmcraft: &str, options: &str) -> String {
+    let text = charmcraft.replacen(
+        "config:\n  options:\n",
+        &format!("config:\n  options:\n{options}"),
+        1,
+    );
+    assert_ne!(text, charmcraft);
+    text
 }
 
 /// The embedded example: leader with peer key, PostgreSQL and ingress data.

@@ -1,24 +1,20 @@
 //! End-to-end: the built binary run through `dispatch` in a packed-charm layout, with
 //! fake hook tools and a fake Pebble server.
 
-mod harness;
-
-use django_charm::juju::memory::{RelationState, ToolFailure};
+use django_charm::juju::memory::{RelationState, ToolFailure, bag};
 use django_charm::juju::tools::{Status, StatusKind};
-use harness::juju::{JujuHarness, PACKED_CHARM_DIR, charm_under_test, repo_charmcraft};
 
+use crate::harness::juju::{
+    JujuHarness, PACKED_CHARM_DIR, charm_under_test, generated_files, repo_charmcraft,
+};
+
+/// The peer relation, with the Django secret key in its app bag when `key` is given.
 fn peer(key: Option<&str>) -> RelationState {
-    let mut rel = RelationState {
-        id: 0,
-        endpoint: "secret-storage".into(),
-        remote_app: "django-k8s".into(),
-        ..Default::default()
-    };
-    if let Some(k) = key {
-        rel.local_app_data
-            .insert("django_secret_key".into(), k.into());
+    let rel = RelationState::new(0, "secret-storage", "django-k8s");
+    match key {
+        Some(k) => rel.local_app_data(bag(&[("django_secret_key", k)])),
+        None => rel,
     }
-    rel
 }
 
 #[test]
@@ -152,7 +148,8 @@ fn harness_discards_relation_data_of_a_hook_that_exits_non_zero() {
 fn config_token_reaches_the_django_service_through_dispatch() {
     use django_charm::pebble::layer::Layer;
     use django_charm::pebble::memory::PebbleModel;
-    use harness::fake_pebble::FakePebble;
+
+    use crate::harness::fake_pebble::{CONTAINER, FakePebble};
 
     let mut h = JujuHarness::new(&repo_charmcraft());
     h.state.relations.push(peer(Some("k")));
@@ -165,21 +162,14 @@ fn config_token_reaches_the_django_service_through_dispatch() {
     let model = PebbleModel::new()
         .with_layer("rock", rock)
         .with_dir("/django/app");
-    let fake = FakePebble::start(&h.socket_path("django-app"), model);
-    h.state.relations.push(RelationState {
-        id: 5,
-        endpoint: "postgresql".into(),
-        remote_app: "pg".into(),
-        remote_app_data: [
+    let fake = FakePebble::start(&h.socket_path(CONTAINER), model);
+    h.state.relations.push(
+        RelationState::new(5, "postgresql", "pg").remote_app_data(bag(&[
             ("endpoints", "pg:5432"),
             ("username", "u"),
             ("password", "p"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-        ..Default::default()
-    });
+        ])),
+    );
     let run = h.run("hooks/config-changed", &[]);
     assert_eq!(run.code, 0, "{run:?}");
     let plan = fake.model().plan();
@@ -236,7 +226,7 @@ fn the_packed_charm_holds_what_charmcraft_yaml_declares() {
     };
     let dir = std::path::Path::new(&dir);
     let project: serde_json::Value = serde_saphyr::from_str(&repo_charmcraft()).unwrap();
-    for (name, expected) in harness::juju::generated_files(&project) {
+    for (name, expected) in generated_files(&project) {
         let text = std::fs::read_to_string(dir.join(name))
             .unwrap_or_else(|e| panic!("the packed charm has no {name}: {e}"));
         let packed: serde_json::Value = serde_saphyr::from_str(&text).unwrap();

@@ -1,0 +1,34 @@
+//! The integration tests: one crate, so the harness is compiled and linked once and the
+//! compiler sees every use of it, with one module per subject.
+//!
+//! Where a new test goes:
+//! - what one integration does (its databag in; variables, statuses, migrations and our
+//!   own relation writes out): `integrations/<name>.rs`, named like the module in
+//!   `src/integrations/`; a test that needs several integrations at once (status
+//!   precedence, required integrations, non-leaders): `integrations/statuses.rs` or
+//!   `integrations/several.rs`;
+//! - any other behaviour a user sees (config, actions, migrations, gunicorn, peers,
+//!   secrets): `scenarios.rs`; the COS relations and `paas-config.yaml`:
+//!   `observability.rs`;
+//! - what only the built binary shows (hook tools failing, the packed charm, the
+//!   `simulate` command): `e2e.rs`;
+//! - the product's Pebble client over the wire: `pebble_client.rs`; the fake Pebble
+//!   server itself: `fake_pebble_server.rs`; the shipped COS assets: `cos_assets.rs`;
+//!   random provider data: `parsers_proptest.rs`.
+//!
+//! A scenario is written once as `fn name(mode: Mode)` and listed in its file's
+//! `in_both_modes!`, which runs it on the in-memory Juju and Pebble and again through
+//! `dispatch`. Fixtures: [`fixtures`] (the example world, statuses, operation
+//! names, `bag`) and the builders of `RelationState` and `SecretState` in
+//! `django_charm::juju::memory`. Tests of one pure function stay beside it in `src/`.
+
+mod cos_assets;
+mod e2e;
+mod fake_pebble_server;
+mod fixtures;
+mod harness;
+mod integrations;
+mod observability;
+mod parsers_proptest;
+mod pebble_client;
+mod scenarios;
