@@ -7,7 +7,7 @@ use crate::django::env::app_environment;
 use crate::django::migrations::APP_DIR;
 use crate::django::status::CONTAINER_NOT_READY;
 use crate::hook::{Hook, HookError, log};
-use crate::juju::tools::{Databag, LogLevel, ToolRunner};
+use crate::juju::tools::{Databag, LogLevel};
 use crate::pebble::ExecRequest;
 use crate::random::{new_secret_key, token_urlsafe};
 use crate::reconcile::{ReconcileOptions, check_ready, check_state, reconcile};
@@ -26,20 +26,18 @@ pub enum ActionOutcome {
 }
 
 /// An action's handler.
-pub type Handler<R> = fn(&mut Hook<'_, R>) -> Result<ActionOutcome, HookError>;
+pub type Handler = fn(&mut Hook<'_>) -> Result<ActionOutcome, HookError>;
 
 /// The actions of the charm, by name.
-pub fn actions<R: ToolRunner>() -> [(&'static str, Handler<R>); 2] {
-    [
-        ("rotate-secret-key", rotate_secret_key::<R>),
-        ("create-superuser", create_superuser::<R>),
-    ]
-}
+pub const ACTIONS: [(&str, Handler); 2] = [
+    ("rotate-secret-key", rotate_secret_key),
+    ("create-superuser", create_superuser),
+];
 
 /// Run the action named `name` and report its outcome; unknown actions are logged and
 /// ignored.
-pub fn run_action<R: ToolRunner>(hook: &mut Hook<'_, R>, name: &str) -> Result<(), HookError> {
-    let Some((_, handler)) = actions::<R>().into_iter().find(|(n, _)| *n == name) else {
+pub fn run_action(hook: &mut Hook<'_>, name: &str) -> Result<(), HookError> {
+    let Some((_, handler)) = ACTIONS.iter().find(|(n, _)| *n == name) else {
         log(
             hook.tools,
             LogLevel::Debug,
@@ -58,7 +56,7 @@ pub fn run_action<R: ToolRunner>(hook: &mut Hook<'_, R>, name: &str) -> Result<(
     Ok(())
 }
 
-fn rotate_secret_key<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<ActionOutcome, HookError> {
+fn rotate_secret_key(hook: &mut Hook<'_>) -> Result<ActionOutcome, HookError> {
     let mut state = gather(hook.ctx, hook.project, hook.tools)?;
     if !check_state(&state, hook.tools, hook.pebble)? {
         return Ok(ActionOutcome::Results(vec![]));
@@ -86,7 +84,7 @@ fn rotate_secret_key<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<ActionOutc
     Ok(ActionOutcome::Results(vec![("status", "success".into())]))
 }
 
-fn create_superuser<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<ActionOutcome, HookError> {
+fn create_superuser(hook: &mut Hook<'_>) -> Result<ActionOutcome, HookError> {
     let params = hook.tools.action_get()?;
     let param = |k: &str| match params.get(k) {
         Some(Value::String(s)) => s.clone(),
@@ -126,13 +124,12 @@ fn create_superuser<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<ActionOutco
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::juju::memory::MemoryJuju;
     use crate::simulate::CHARMCRAFT_YAML;
 
     #[test]
     fn the_table_is_the_actions_the_charm_declares() {
         let meta = crate::juju::metadata::CharmMeta::from_charmcraft_yaml(CHARMCRAFT_YAML).unwrap();
-        let names: Vec<&str> = actions::<MemoryJuju>().iter().map(|(n, _)| *n).collect();
+        let names: Vec<&str> = ACTIONS.iter().map(|(n, _)| *n).collect();
         let mut declared: Vec<&str> = meta.actions.iter().map(String::as_str).collect();
         declared.sort();
         let mut ours = names.clone();

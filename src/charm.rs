@@ -16,7 +16,7 @@ use crate::integrations::{
 use crate::juju::context::{
     Event, HookContext, RelationEvent, RelationKind, SecretKind, WorkloadKind,
 };
-use crate::juju::tools::{Databag, HookTools, LogLevel, ToolRunner};
+use crate::juju::tools::{Databag, HookTools, LogLevel};
 use crate::observability;
 use crate::pebble::Pebble;
 use crate::project::Project;
@@ -31,10 +31,10 @@ use crate::state::{PEER_ENDPOINT, SECRET_KEY_FIELD, base_url, gather, relation_i
 pub const CONTAINER: &str = "django-app";
 
 /// Run the hook; returns the process exit code.
-pub fn run_hook<R: ToolRunner>(
+pub fn run_hook(
     ctx: &HookContext,
     project: &Project,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
     pebble: &mut dyn Pebble,
 ) -> u8 {
     let mut hook = Hook {
@@ -53,7 +53,7 @@ pub fn run_hook<R: ToolRunner>(
     }
 }
 
-fn ignore<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
+fn ignore(hook: &mut Hook<'_>) -> Result<(), HookError> {
     let message = format!("ignoring event {}", hook.ctx.dispatch_path);
     log(hook.tools, LogLevel::Debug, &message);
     Ok(())
@@ -69,7 +69,7 @@ fn is_ignored(event: &Event) -> bool {
 
 /// Every handled hook starts with this on the leader: our app bag of each tracing
 /// relation is exactly `receivers: ["otlp_http"]` (`INTERFACES.md` 9).
-fn tracing_prelude<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
+fn tracing_prelude(hook: &mut Hook<'_>) -> Result<(), HookError> {
     if hook
         .project
         .meta
@@ -93,7 +93,7 @@ fn tracing_prelude<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookErro
     Ok(())
 }
 
-fn handle<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
+fn handle(hook: &mut Hook<'_>) -> Result<(), HookError> {
     let ctx = hook.ctx;
     if !is_ignored(&ctx.event) {
         tracing_prelude(hook)?;
@@ -141,10 +141,7 @@ fn handle<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
 }
 
 /// State, then the reconcile (R; with `force_migrations`, M).
-pub fn full_reconcile<R: ToolRunner>(
-    hook: &mut Hook<'_, R>,
-    force_migrations: bool,
-) -> Result<(), HookError> {
+pub fn full_reconcile(hook: &mut Hook<'_>, force_migrations: bool) -> Result<(), HookError> {
     let state = gather(hook.ctx, hook.project, hook.tools)?;
     reconcile(
         hook.ctx,
@@ -158,7 +155,7 @@ pub fn full_reconcile<R: ToolRunner>(
 
 /// `update-status`: the state check; a failed migration is retried; ingress data is
 /// published again.
-fn update_status<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
+fn update_status(hook: &mut Hook<'_>) -> Result<(), HookError> {
     let state = gather(hook.ctx, hook.project, hook.tools)?;
     if !check_state(&state, hook.tools, hook.pebble)? {
         return Ok(());
@@ -180,10 +177,7 @@ fn update_status<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError>
     Ok(())
 }
 
-fn relation_event<R: ToolRunner>(
-    hook: &mut Hook<'_, R>,
-    event: &RelationEvent,
-) -> Result<(), HookError> {
+fn relation_event(hook: &mut Hook<'_>, event: &RelationEvent) -> Result<(), HookError> {
     let endpoint = event.relation.endpoint.as_str();
     let meta = &hook.project.meta;
     if endpoint == PEER_ENDPOINT {
@@ -261,8 +255,8 @@ fn relation_event<R: ToolRunner>(
 
 /// Relation events of the integrations that give environment variables (`DJANGO.md` 12):
 /// the few writes of `-created` and `-joined`, then what the event calls for.
-fn integration_event<R: ToolRunner>(
-    hook: &mut Hook<'_, R>,
+fn integration_event(
+    hook: &mut Hook<'_>,
     event: &RelationEvent,
     kind: IntegrationKind,
 ) -> Result<(), HookError> {
@@ -286,7 +280,7 @@ fn integration_event<R: ToolRunner>(
 }
 
 /// Do what a relation event calls for.
-fn react<R: ToolRunner>(hook: &mut Hook<'_, R>, reaction: Reaction) -> Result<(), HookError> {
+fn react(hook: &mut Hook<'_>, reaction: Reaction) -> Result<(), HookError> {
     match reaction {
         Reaction::Nothing => Ok(()),
         Reaction::Reconcile { migrations } => full_reconcile(hook, migrations),
@@ -298,8 +292,8 @@ fn react<R: ToolRunner>(hook: &mut Hook<'_, R>, reaction: Reaction) -> Result<()
 }
 
 /// `-relation-created`: the leader's requests that need nothing from the provider.
-fn integration_created<R: ToolRunner>(
-    hook: &mut Hook<'_, R>,
+fn integration_created(
+    hook: &mut Hook<'_>,
     event: &RelationEvent,
     kind: IntegrationKind,
 ) -> Result<(), HookError> {
@@ -346,8 +340,8 @@ fn integration_created<R: ToolRunner>(
 }
 
 /// `-relation-joined`: S3's and RabbitMQ's requests, and Redis's reconcile.
-fn integration_joined<R: ToolRunner>(
-    hook: &mut Hook<'_, R>,
+fn integration_joined(
+    hook: &mut Hook<'_>,
     event: &RelationEvent,
     kind: IntegrationKind,
 ) -> Result<Reaction, HookError> {
@@ -377,8 +371,8 @@ fn integration_joined<R: ToolRunner>(
 
 /// `-relation-changed`: each integration reads what it needs of the provider's data and
 /// says what it calls for.
-fn integration_changed<R: ToolRunner>(
-    hook: &mut Hook<'_, R>,
+fn integration_changed(
+    hook: &mut Hook<'_>,
     event: &RelationEvent,
     kind: IntegrationKind,
 ) -> Result<Reaction, HookError> {
@@ -393,7 +387,7 @@ fn integration_changed<R: ToolRunner>(
     };
     let rel = &event.relation;
     let tools = &mut *hook.tools;
-    let app_bag = |tools: &mut HookTools<R>| -> Result<Databag, HookError> {
+    let app_bag = |tools: &mut HookTools| -> Result<Databag, HookError> {
         Ok(tools.relation_get(rel, &remote, true)?.unwrap_or_default())
     };
     Ok(match kind {
@@ -410,8 +404,8 @@ fn integration_changed<R: ToolRunner>(
 }
 
 /// `valkey-relation-changed`: keep a snapshot of the responses we saw.
-fn valkey_changed<R: ToolRunner>(
-    hook: &mut Hook<'_, R>,
+fn valkey_changed(
+    hook: &mut Hook<'_>,
     event: &RelationEvent,
     remote: &str,
 ) -> Result<Reaction, HookError> {
@@ -435,7 +429,7 @@ fn valkey_changed<R: ToolRunner>(
 
 /// The leader asks the http-proxy provider for a proxy, keeping the requirer id it
 /// already used (`INTERFACES.md` 14).
-fn request_http_proxy<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
+fn request_http_proxy(hook: &mut Hook<'_>) -> Result<(), HookError> {
     if hook
         .project
         .meta
@@ -462,10 +456,7 @@ fn request_http_proxy<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookE
 
 /// After `secret-changed`: whether it was the SMTP provider's password secret with
 /// valid SMTP data, which calls for a second reconcile.
-fn smtp_secret_changed<R: ToolRunner>(
-    hook: &mut Hook<'_, R>,
-    secret_id: &str,
-) -> Result<bool, HookError> {
+fn smtp_secret_changed(hook: &mut Hook<'_>, secret_id: &str) -> Result<bool, HookError> {
     if hook
         .project
         .meta
@@ -484,10 +475,7 @@ fn smtp_secret_changed<R: ToolRunner>(
 }
 
 /// The remote application of the event's relation.
-fn remote_app<R: ToolRunner>(
-    hook: &mut Hook<'_, R>,
-    event: &RelationEvent,
-) -> Result<Option<String>, HookError> {
+fn remote_app(hook: &mut Hook<'_>, event: &RelationEvent) -> Result<Option<String>, HookError> {
     match &event.remote_app {
         Some(app) => Ok(Some(app.clone())),
         None => Ok(hook.tools.relation_remote_app(&event.relation)?),
@@ -496,7 +484,7 @@ fn remote_app<R: ToolRunner>(
 
 /// On `secret-storage-relation-created`, the leader stores a key if there is none
 /// (`DJANGO.md` 4). Nothing else happens in that hook.
-fn generate_secret_key<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
+fn generate_secret_key(hook: &mut Hook<'_>) -> Result<(), HookError> {
     let tools = &mut *hook.tools;
     if !tools.is_leader()? {
         return Ok(());
@@ -523,10 +511,7 @@ fn generate_secret_key<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), Hook
 }
 
 /// `<db>-relation-created`: the leader asks for a database named after the app.
-fn database_created<R: ToolRunner>(
-    hook: &mut Hook<'_, R>,
-    event: &RelationEvent,
-) -> Result<(), HookError> {
+fn database_created(hook: &mut Hook<'_>, event: &RelationEvent) -> Result<(), HookError> {
     let tools = &mut *hook.tools;
     if !tools.is_leader()? {
         return Ok(());
@@ -542,8 +527,8 @@ fn database_created<R: ToolRunner>(
 
 /// `<db>-relation-changed`: keep a snapshot of the provider data; reconcile with
 /// migrations when credentials or endpoints arrived (`INTERFACES.md` 3.1, 3.4).
-fn database_changed<R: ToolRunner>(
-    hook: &mut Hook<'_, R>,
+fn database_changed(
+    hook: &mut Hook<'_>,
     event: &RelationEvent,
     remote: &str,
 ) -> Result<Reaction, HookError> {

@@ -4,15 +4,15 @@
 //! status write. A leaf: it imports nothing of the charm's decisions.
 
 use crate::juju::context::HookContext;
-use crate::juju::tools::{HookTools, LogLevel, Status, ToolError, ToolRunner};
+use crate::juju::tools::{HookTools, LogLevel, Status, ToolError};
 use crate::pebble::{Pebble, PebbleError};
 use crate::project::Project;
 
 /// Everything one hook works with.
-pub struct Hook<'a, R> {
+pub struct Hook<'a> {
     pub ctx: &'a HookContext,
     pub project: &'a Project,
-    pub tools: &'a mut HookTools<R>,
+    pub tools: &'a mut HookTools,
     pub pebble: &'a mut dyn Pebble,
 }
 
@@ -30,11 +30,7 @@ pub enum HookError {
 }
 
 /// Set the unit status and, on the leader, the application status.
-pub fn set_status<R: ToolRunner>(
-    tools: &mut HookTools<R>,
-    leader: bool,
-    status: &Status,
-) -> Result<(), ToolError> {
+pub fn set_status(tools: &mut HookTools, leader: bool, status: &Status) -> Result<(), ToolError> {
     tools.status_set(status, false)?;
     if leader {
         tools.status_set(status, true)?;
@@ -43,7 +39,7 @@ pub fn set_status<R: ToolRunner>(
 }
 
 /// Log through `juju-log`; when that fails, fall back to stderr (which Juju also keeps).
-pub fn log<R: ToolRunner>(tools: &mut HookTools<R>, level: LogLevel, message: &str) {
+pub fn log(tools: &mut HookTools, level: LogLevel, message: &str) {
     if let Err(e) = tools.juju_log(level, message) {
         eprintln!("{} {message} (juju-log failed: {e})", level.as_str());
     }

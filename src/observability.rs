@@ -7,12 +7,12 @@ use indexmap::IndexMap;
 use crate::cos::{Topology, grafana, loki, prometheus};
 use crate::django::paas_config::scheduler_port;
 use crate::hook::{Hook, HookError};
-use crate::juju::tools::{Databag, ToolRunner};
+use crate::juju::tools::Databag;
 use crate::random;
 use crate::state::{relation_ids, scheduler_unit};
 
 /// This unit's Juju topology.
-pub fn topology<R>(hook: &Hook<'_, R>) -> Topology {
+pub fn topology(hook: &Hook<'_>) -> Topology {
     Topology {
         model: hook.ctx.model_name.clone(),
         model_uuid: hook.ctx.model_uuid.clone(),
@@ -30,10 +30,7 @@ fn provides(meta: &crate::juju::metadata::CharmMeta, name: &str, interface: &str
 
 /// `metrics-endpoint`: the unit bag on every unit, and with `app_bag` the leader's app
 /// bag, on every relation.
-pub fn publish_metrics<R: ToolRunner>(
-    hook: &mut Hook<'_, R>,
-    app_bag: bool,
-) -> Result<(), HookError> {
+pub fn publish_metrics(hook: &mut Hook<'_>, app_bag: bool) -> Result<(), HookError> {
     if !provides(
         &hook.project.meta,
         prometheus::ENDPOINT,
@@ -87,7 +84,7 @@ pub fn publish_metrics<R: ToolRunner>(
 }
 
 /// `grafana-dashboard`: the leader publishes the dashboards where they changed.
-pub fn publish_dashboards<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), HookError> {
+pub fn publish_dashboards(hook: &mut Hook<'_>) -> Result<(), HookError> {
     if !provides(&hook.project.meta, grafana::ENDPOINT, grafana::INTERFACE) {
         return Ok(());
     }
@@ -118,10 +115,7 @@ pub fn publish_dashboards<R: ToolRunner>(hook: &mut Hook<'_, R>) -> Result<(), H
 
 /// `logging`: the log-forwarding layer (when the container is reachable) and, with
 /// `app_bag`, the leader's metadata and alert rules. Only with Juju 3.4 or newer.
-pub fn update_logging<R: ToolRunner>(
-    hook: &mut Hook<'_, R>,
-    app_bag: bool,
-) -> Result<(), HookError> {
+pub fn update_logging(hook: &mut Hook<'_>, app_bag: bool) -> Result<(), HookError> {
     let declared = hook
         .project
         .meta

@@ -31,7 +31,7 @@ use crate::hook::{HookError, log, set_status};
 use crate::integrations::{ingress, oauth};
 use crate::juju::context::{HookContext, RelationId};
 use crate::juju::metadata::CharmMeta;
-use crate::juju::tools::{HookTools, LogLevel, Status, ToolError, ToolRunner};
+use crate::juju::tools::{HookTools, LogLevel, Status, ToolError};
 use crate::pebble::layer::{Layer, Service};
 use crate::pebble::{
     ExecOutput, ExecRequest, FileOwnership, MakeDirOptions, Pebble, PebbleError, PushOptions,
@@ -97,9 +97,9 @@ fn stop_and_reset(pebble: &mut dyn Pebble) -> Result<(), PebbleError> {
 
 /// Row 0 of the status table: on a problem, set Blocked (and stop the services for a
 /// missing option) and return `false`.
-pub fn check_state<R: ToolRunner>(
+pub fn check_state(
     state: &CharmState,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
     pebble: &mut dyn Pebble,
 ) -> Result<bool, HookError> {
     let Some(StateProblem {
@@ -117,9 +117,9 @@ pub fn check_state<R: ToolRunner>(
 }
 
 /// Step 1 of the reconcile with its status side effects; `true` when ready.
-pub fn check_ready<R: ToolRunner>(
+pub fn check_ready(
     state: &CharmState,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
     pebble: &mut dyn Pebble,
 ) -> Result<bool, HookError> {
     if !pebble.can_connect() {
@@ -182,10 +182,10 @@ pub struct ReconcileOptions {
 
 /// The state check and the reconcile of `DJANGO.md` 10. `true` when it went all the way
 /// to Active (so the ingress data was published too).
-pub fn reconcile<R: ToolRunner>(
+pub fn reconcile(
     ctx: &HookContext,
     state: &CharmState,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
     pebble: &mut dyn Pebble,
     options: ReconcileOptions,
 ) -> Result<bool, HookError> {
@@ -195,7 +195,7 @@ pub fn reconcile<R: ToolRunner>(
     if options.force_migrations {
         write_migration_status(pebble, MigrationStatus::Pending)?;
     }
-    let blocked = |tools: &mut HookTools<R>, message: &str| -> Result<bool, HookError> {
+    let blocked = |tools: &mut HookTools, message: &str| -> Result<bool, HookError> {
         set_status(tools, state.leader, &Status::blocked(message))?;
         Ok(false)
     };
@@ -343,8 +343,8 @@ pub fn reconcile<R: ToolRunner>(
 }
 
 /// Log a failed workload command at ERROR with the redacted tail of its output.
-fn log_failure<R: ToolRunner>(
-    tools: &mut HookTools<R>,
+fn log_failure(
+    tools: &mut HookTools,
     what: &str,
     out: &ExecOutput,
     env: &BTreeMap<String, String>,
@@ -468,10 +468,10 @@ fn run_migrations(
 
 /// Publish the ingress requirer data (`INTERFACES.md` 13.1): each bag cleared, then
 /// written; the app bag by the leader only. Nothing without an ingress relation.
-pub fn publish_ingress<R: ToolRunner>(
+pub fn publish_ingress(
     ctx: &HookContext,
     meta: &CharmMeta,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
     leader: bool,
 ) -> Result<(), ToolError> {
     if meta
@@ -488,9 +488,9 @@ pub fn publish_ingress<R: ToolRunner>(
 }
 
 /// Clear and write our ingress bags on `rel`.
-pub fn write_ingress_data<R: ToolRunner>(
+pub fn write_ingress_data(
     ctx: &HookContext,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
     leader: bool,
     rel: &RelationId,
     port_open: bool,

@@ -17,7 +17,7 @@ use crate::integrations::{
 };
 use crate::juju::context::{Event, HookContext, RelationId, RelationKind};
 use crate::juju::metadata::CharmMeta;
-use crate::juju::tools::{HookTools, SecretRead, ToolError, ToolRunner};
+use crate::juju::tools::{HookTools, SecretRead, ToolError};
 use crate::project::Project;
 
 /// The peer relation `secret-storage`.
@@ -151,9 +151,9 @@ pub fn broken_relation(ctx: &HookContext) -> Option<&RelationId> {
 }
 
 /// The relations of `endpoint`, without the one being broken.
-pub fn relation_ids<R: ToolRunner>(
+pub fn relation_ids(
     ctx: &HookContext,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
     endpoint: &str,
 ) -> Result<Vec<RelationId>, ToolError> {
     let broken = broken_relation(ctx);
@@ -165,9 +165,9 @@ pub fn relation_ids<R: ToolRunner>(
 }
 
 /// "The relation" of a `limit: 1` endpoint: the first one whose remote app is known.
-pub fn the_relation<R: ToolRunner>(
+pub fn the_relation(
     ctx: &HookContext,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
     endpoint: &str,
 ) -> Result<Option<(RelationId, String)>, ToolError> {
     for rel in relation_ids(ctx, tools, endpoint)? {
@@ -187,9 +187,9 @@ pub fn the_relation<R: ToolRunner>(
     Ok(None)
 }
 
-fn gather_peer<R: ToolRunner>(
+fn gather_peer(
     ctx: &HookContext,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
 ) -> Result<(Option<RelationId>, PeerState), ToolError> {
     let Some(rel) = relation_ids(ctx, tools, PEER_ENDPOINT)?.into_iter().next() else {
         return Ok((None, PeerState::default()));
@@ -214,10 +214,10 @@ fn gather_peer<R: ToolRunner>(
     ))
 }
 
-fn gather_ingress<R: ToolRunner>(
+fn gather_ingress(
     ctx: &HookContext,
     meta: &CharmMeta,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
 ) -> Result<IngressState, ToolError> {
     if meta
         .required_endpoint(ingress::ENDPOINT, ingress::INTERFACE)
@@ -244,17 +244,17 @@ fn base_url_from(ctx: &HookContext, ingress: &IngressState) -> String {
 }
 
 /// The base URL, reading only the ingress relation.
-pub fn base_url<R: ToolRunner>(
+pub fn base_url(
     ctx: &HookContext,
     meta: &CharmMeta,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
 ) -> Result<String, ToolError> {
     Ok(base_url_from(ctx, &gather_ingress(ctx, meta, tools)?))
 }
 
 /// Read a database relation's provider data, with its user secret.
-pub fn read_database<R: ToolRunner>(
-    tools: &mut HookTools<R>,
+pub fn read_database(
+    tools: &mut HookTools,
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<DatabaseData, ToolError> {
@@ -277,10 +277,10 @@ pub fn read_database<R: ToolRunner>(
     })
 }
 
-fn gather_integrations<R: ToolRunner>(
+fn gather_integrations(
     ctx: &HookContext,
     meta: &CharmMeta,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
     config_values: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<(Vec<IntegrationState>, Option<OauthState>), ToolError> {
     let mut out = Vec::new();
@@ -359,10 +359,10 @@ fn gather_integrations<R: ToolRunner>(
     Ok((out, oauth_state))
 }
 
-fn gather_http_proxy<R: ToolRunner>(
+fn gather_http_proxy(
     ctx: &HookContext,
     meta: &CharmMeta,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
     leader: bool,
 ) -> Result<Readiness<http_proxy::ProxyUrls>, ToolError> {
     if meta
@@ -382,10 +382,7 @@ fn gather_http_proxy<R: ToolRunner>(
 /// this unit included; when `goal-state` fails, among this unit and the units of the
 /// peer relation (`DJANGO.md` 6.3). Read only when something runs on it (a
 /// `-scheduler` service, an `@scheduler` scrape target), so most hooks skip the call.
-pub fn scheduler_unit<R: ToolRunner>(
-    ctx: &HookContext,
-    tools: &mut HookTools<R>,
-) -> Result<u64, ToolError> {
+pub fn scheduler_unit(ctx: &HookContext, tools: &mut HookTools) -> Result<u64, ToolError> {
     let number = |unit: &str| {
         unit.rsplit_once('/')
             .and_then(|(app, n)| (app == ctx.app_name).then(|| n.parse::<u64>().ok())?)
@@ -412,10 +409,10 @@ pub fn scheduler_unit<R: ToolRunner>(
 }
 
 /// Gather the state of this hook.
-pub fn gather<R: ToolRunner>(
+pub fn gather(
     ctx: &HookContext,
     project: &Project,
-    tools: &mut HookTools<R>,
+    tools: &mut HookTools,
 ) -> Result<CharmState, ToolError> {
     let meta = &project.meta;
     let values = tools.config_get()?;

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::integrations::url::{decompose, normalise_url};
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::{Event, RelationId, RelationKind};
-use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError, ToolRunner};
+use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError};
 use crate::pyjson;
 use crate::random::{self, RandomError};
 
@@ -64,8 +64,8 @@ pub struct ProxyUrls {
 /// Read the relation: on the leader, our app bag (`relation-get --app - <our app>`) for
 /// our requirer id; the provider's app bag (`relation-get --app - <remote app>`); then,
 /// when our response names a `user` secret, `secret-get <id> --refresh`.
-pub fn read<R: ToolRunner>(
-    tools: &mut HookTools<R>,
+pub fn read(
+    tools: &mut HookTools,
     rel: &RelationId,
     remote_app: &str,
     our_app: &str,

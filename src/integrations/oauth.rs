@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::integrations::kind::Reaction;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::{RelationId, RelationKind};
-use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError, ToolRunner};
+use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError};
 use crate::pyjson;
 
 pub const INTERFACE: &str = "oauth";
@@ -198,8 +198,8 @@ pub struct OAuthData {
 /// Read the OAuth relation: `relation-get --app - <remote app>`, then, once the client
 /// is created, `secret-get <client_secret_id>` (pinned, no label: the library reads
 /// it with `get_secret(id=...)` and no refresh).
-pub fn read<R: ToolRunner>(
-    tools: &mut HookTools<R>,
+pub fn read(
+    tools: &mut HookTools,
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<OAuthData, ToolError> {

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use crate::integrations::kind::Reaction;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError, ToolRunner};
+use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError};
 
 pub const ENDPOINT: &str = "openfga";
 pub const INTERFACE: &str = "openfga";
@@ -27,8 +27,8 @@ pub struct OpenFgaData {
 /// Read the remote app bag and, when `token_secret_id` is non-empty, that secret
 /// (`secret-get <id>`, pinned: the reference reads it without refreshing). A relation
 /// that is gone reads as empty data.
-pub fn read<R: ToolRunner>(
-    tools: &mut HookTools<R>,
+pub fn read(
+    tools: &mut HookTools,
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<OpenFgaData, ToolError> {

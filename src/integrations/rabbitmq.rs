@@ -9,7 +9,7 @@ use crate::integrations::Readiness;
 use crate::integrations::kind::Reaction;
 use crate::integrations::url::{decompose, url_env};
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, ToolError, ToolRunner};
+use crate::juju::tools::{Databag, HookTools, ToolError};
 
 pub const ENDPOINT: &str = "rabbitmq";
 pub const INTERFACE: &str = "rabbitmq";
@@ -38,8 +38,8 @@ pub struct Credentials {
 
 /// Read the provider's data: the remote app bag, then every remote unit's bag. A relation
 /// that is gone reads as empty data.
-pub fn read<R: ToolRunner>(
-    tools: &mut HookTools<R>,
+pub fn read(
+    tools: &mut HookTools,
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<RabbitMqData, ToolError> {

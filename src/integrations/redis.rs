@@ -9,7 +9,7 @@ use crate::integrations::Readiness;
 use crate::integrations::kind::Reaction;
 use crate::integrations::url::{normalise_url, url_env};
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, ToolError, ToolRunner};
+use crate::juju::tools::{Databag, HookTools, ToolError};
 
 pub const ENDPOINT: &str = "redis";
 pub const INTERFACE: &str = "redis";
@@ -44,8 +44,8 @@ pub fn first_unit(units: &[String]) -> Option<&String> {
 /// Read the provider data: `relation-list`, then the chosen unit's bag and the app bag.
 /// Without a remote unit the relation is not ready whatever the app bag says, so the
 /// bags are not read at all.
-pub fn read<R: ToolRunner>(
-    tools: &mut HookTools<R>,
+pub fn read(
+    tools: &mut HookTools,
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<RedisData, ToolError> {

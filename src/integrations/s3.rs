@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::integrations::Readiness;
 use crate::integrations::kind::Reaction;
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, ToolError, ToolRunner};
+use crate::juju::tools::{Databag, HookTools, ToolError};
 use crate::pyjson;
 
 pub const ENDPOINT: &str = "s3";
@@ -22,8 +22,8 @@ pub struct S3Data {
 }
 
 /// Read the provider's app bag; a relation that is gone reads as empty.
-pub fn read<R: ToolRunner>(
-    tools: &mut HookTools<R>,
+pub fn read(
+    tools: &mut HookTools,
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<S3Data, ToolError> {

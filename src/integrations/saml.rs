@@ -8,7 +8,7 @@ use crate::integrations::Readiness;
 use crate::integrations::kind::Reaction;
 use crate::integrations::url::normalise_url;
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, ToolError, ToolRunner};
+use crate::juju::tools::{Databag, HookTools, ToolError};
 
 pub const ENDPOINT: &str = "saml";
 pub const INTERFACE: &str = "saml";
@@ -24,8 +24,8 @@ pub struct SamlData {
 }
 
 /// Read the provider's app bag; a relation that is gone reads as empty.
-pub fn read<R: ToolRunner>(
-    tools: &mut HookTools<R>,
+pub fn read(
+    tools: &mut HookTools,
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<SamlData, ToolError> {

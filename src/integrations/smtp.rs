@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::integrations::kind::Reaction;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError, ToolRunner};
+use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError};
 
 pub const ENDPOINT: &str = "smtp";
 pub const INTERFACE: &str = "smtp";
@@ -42,8 +42,8 @@ pub struct SmtpSettings {
 
 /// Read the remote app bag and, when it has no plain `password` but a `password_id`, that
 /// secret (`secret-get <id> --refresh`). A relation that is gone reads as empty data.
-pub fn read<R: ToolRunner>(
-    tools: &mut HookTools<R>,
+pub fn read(
+    tools: &mut HookTools,
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<SmtpData, ToolError> {

@@ -9,7 +9,7 @@ use crate::integrations::Readiness;
 use crate::integrations::ingress::replace_bag;
 use crate::integrations::url::normalise_url;
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, ToolError, ToolRunner};
+use crate::juju::tools::{Databag, HookTools, ToolError};
 use crate::pyjson;
 
 pub const ENDPOINT: &str = "tracing";
@@ -39,8 +39,8 @@ pub struct Receiver {
 
 /// Read our own application bag of a tracing relation (leader only); `None` when the
 /// relation is gone.
-pub fn read_own_app_bag<R: ToolRunner>(
-    tools: &mut HookTools<R>,
+pub fn read_own_app_bag(
+    tools: &mut HookTools,
     rel: &RelationId,
     app: &str,
 ) -> Result<Option<Databag>, ToolError> {
@@ -49,8 +49,8 @@ pub fn read_own_app_bag<R: ToolRunner>(
 
 /// Read the relation: the remote app bag and, on the leader, our own app bag. A relation
 /// that is gone reads as empty data.
-pub fn read<R: ToolRunner>(
-    tools: &mut HookTools<R>,
+pub fn read(
+    tools: &mut HookTools,
     rel: &RelationId,
     remote_app: &str,
     app: &str,

@@ -11,7 +11,7 @@ use crate::integrations::kind::Reaction;
 use crate::integrations::url::url_env;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError, ToolRunner};
+use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError};
 use crate::pyjson;
 use crate::random::{self, RandomError};
 
@@ -242,8 +242,8 @@ pub fn secret_label(rel: &RelationId, response_id: Option<&str>, group: &str) ->
 /// Read the provider data of the first relation: its app bag, then each secret its
 /// responses point to (`secret-get <uri> --label <label> --refresh`, once per URI).
 /// `relation_count` is the number of `valkey` relations (more than one is invalid).
-pub fn read<R: ToolRunner>(
-    tools: &mut HookTools<R>,
+pub fn read(
+    tools: &mut HookTools,
     rel: &RelationId,
     remote_app: &str,
     relation_count: usize,

@@ -308,13 +308,19 @@ fn secret_missing(stderr: &str) -> bool {
 }
 
 /// Typed access to the hook tools through a [`ToolRunner`].
-pub struct HookTools<R> {
-    runner: R,
+///
+/// The charm works with `HookTools` (its runner behind `dyn ToolRunner`), so no
+/// signature carries the runner's type; a `&mut HookTools<MemoryJuju>` or
+/// `&mut HookTools<ProcessRunner>` coerces to it, and whoever made it keeps the concrete
+/// runner (tests read the in-memory Juju back through [`HookTools::runner`]).
+pub struct HookTools<R: ?Sized = dyn ToolRunner> {
     /// Leadership as `is-leader` last said it: Juju guarantees it for 30 s, longer than
     /// any hook of ours, so one call per hook is enough (ops caches it the same way).
     leader: Option<bool>,
     /// Every value of every secret read in this hook: what the charm must never log.
     secret_contents: Vec<String>,
+    // Last: the field a `dyn ToolRunner` may stand for.
+    runner: R,
 }
 
 impl<R: ToolRunner> HookTools<R> {
@@ -326,6 +332,12 @@ impl<R: ToolRunner> HookTools<R> {
         }
     }
 
+    pub fn into_runner(self) -> R {
+        self.runner
+    }
+}
+
+impl<R: ToolRunner + ?Sized> HookTools<R> {
     /// The values of the secrets read so far in this hook.
     pub fn secret_contents(&self) -> &[String] {
         &self.secret_contents
@@ -337,10 +349,6 @@ impl<R: ToolRunner> HookTools<R> {
 
     pub fn runner_mut(&mut self) -> &mut R {
         &mut self.runner
-    }
-
-    pub fn into_runner(self) -> R {
-        self.runner
     }
 
     /// Run a tool; `Ok(Err(stderr))` when it exited non-zero, so callers can map the
