@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 use crate::integrations::url::{decompose, normalise_url};
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::{Event, RelationId, RelationKind};
-use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError};
+use crate::juju::relations::RelationReader;
+use crate::juju::tools::{Databag, SecretRead, ToolError};
 use crate::pyjson;
 use crate::random::{self, RandomError};
 
@@ -65,22 +66,19 @@ pub struct ProxyUrls {
 /// our requirer id; the provider's app bag (`relation-get --app - <remote app>`); then,
 /// when our response names a `user` secret, `secret-get <id> --refresh`.
 pub fn read(
-    tools: &mut HookTools,
+    src: &mut (impl RelationReader + ?Sized),
     rel: &RelationId,
     remote_app: &str,
     our_app: &str,
     leader: bool,
 ) -> Result<HttpProxyData, ToolError> {
     let own_requests = if leader {
-        tools
-            .relation_get(rel, our_app, true)?
+        src.app_bag(rel, our_app)?
             .and_then(|mut bag| bag.shift_remove("requests"))
     } else {
         None
     };
-    let remote_app_bag = tools
-        .relation_get(rel, remote_app, true)?
-        .unwrap_or_default();
+    let remote_app_bag = src.app_bag(rel, remote_app)?.unwrap_or_default();
     let mut data = HttpProxyData {
         related: true,
         leader,
@@ -96,7 +94,7 @@ pub fn read(
         _ => None,
     };
     if let Some(id) = user_id {
-        data.user_secret = match tools.secret_get(Some(&id), None, SecretRead::Refresh)? {
+        data.user_secret = match src.secret(&id, None, SecretRead::Refresh)? {
             Some(content) => SecretLookup::Found(content),
             None => SecretLookup::Unreadable,
         };
@@ -323,6 +321,7 @@ mod tests {
     use crate::integrations::testing::{bag, calls};
     use crate::juju::context::RelationEvent;
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
+    use crate::juju::tools::HookTools;
 
     const OUR_ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 

@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 use crate::integrations::kind::Reaction;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::{RelationId, RelationKind};
-use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError};
+use crate::juju::relations::RelationReader;
+use crate::juju::tools::{Databag, SecretRead, ToolError};
 use crate::pyjson;
 
 pub const INTERFACE: &str = "oauth";
@@ -199,13 +200,11 @@ pub struct OAuthData {
 /// is created, `secret-get <client_secret_id>` (pinned, no label: the library reads
 /// it with `get_secret(id=...)` and no refresh).
 pub fn read(
-    tools: &mut HookTools,
+    src: &mut (impl RelationReader + ?Sized),
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<OAuthData, ToolError> {
-    let app_bag = tools
-        .relation_get(rel, remote_app, true)?
-        .unwrap_or_default();
+    let app_bag = src.app_bag(rel, remote_app)?.unwrap_or_default();
     let secret_id = if client_created(&app_bag) {
         app_bag
             .get("client_secret_id")
@@ -218,7 +217,7 @@ pub fn read(
     };
     let client_secret = match secret_id {
         None => SecretLookup::Absent,
-        Some(id) => match tools.secret_get(Some(&id), None, SecretRead::Pinned)? {
+        Some(id) => match src.secret(&id, None, SecretRead::Pinned)? {
             Some(content) => SecretLookup::Found(content),
             None => SecretLookup::Unreadable,
         },
@@ -431,6 +430,7 @@ mod tests {
     use super::*;
     use crate::integrations::testing::{bag, calls};
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
+    use crate::juju::tools::HookTools;
 
     /// `OAUTH_RELATION_DATA_EXAMPLE` of the reference's tests, plus `client_secret_id`.
     fn example_bag() -> Databag {

@@ -7,7 +7,8 @@ use indexmap::IndexMap;
 use crate::integrations::kind::Reaction;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError};
+use crate::juju::relations::RelationReader;
+use crate::juju::tools::{Databag, SecretRead, ToolError};
 
 pub const ENDPOINT: &str = "openfga";
 pub const INTERFACE: &str = "openfga";
@@ -28,16 +29,14 @@ pub struct OpenFgaData {
 /// (`secret-get <id>`, pinned: the reference reads it without refreshing). A relation
 /// that is gone reads as empty data.
 pub fn read(
-    tools: &mut HookTools,
+    src: &mut (impl RelationReader + ?Sized),
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<OpenFgaData, ToolError> {
-    let app_bag = tools
-        .relation_get(rel, remote_app, true)?
-        .unwrap_or_default();
+    let app_bag = src.app_bag(rel, remote_app)?.unwrap_or_default();
     let token_secret = match app_bag.get("token_secret_id").filter(|s| !s.is_empty()) {
         None => SecretLookup::Absent,
-        Some(id) => match tools.secret_get(Some(id), None, SecretRead::Pinned)? {
+        Some(id) => match src.secret(id, None, SecretRead::Pinned)? {
             Some(content) => SecretLookup::Found(content),
             None => SecretLookup::Unreadable,
         },
@@ -109,6 +108,7 @@ mod tests {
     use super::*;
     use crate::integrations::testing::bag;
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
+    use crate::juju::tools::HookTools;
 
     fn plain(pairs: &[(&str, &str)]) -> OpenFgaData {
         OpenFgaData {

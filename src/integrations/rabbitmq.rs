@@ -9,7 +9,8 @@ use crate::integrations::Readiness;
 use crate::integrations::kind::Reaction;
 use crate::integrations::url::{decompose, url_env};
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, ToolError};
+use crate::juju::relations::RelationReader;
+use crate::juju::tools::{Databag, ToolError};
 
 pub const ENDPOINT: &str = "rabbitmq";
 pub const INTERFACE: &str = "rabbitmq";
@@ -39,19 +40,17 @@ pub struct Credentials {
 /// Read the provider's data: the remote app bag, then every remote unit's bag. A relation
 /// that is gone reads as empty data.
 pub fn read(
-    tools: &mut HookTools,
+    src: &mut (impl RelationReader + ?Sized),
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<RabbitMqData, ToolError> {
-    let app_bag = tools
-        .relation_get(rel, remote_app, true)?
-        .unwrap_or_default();
-    let mut unit_names = tools.relation_list(rel)?.unwrap_or_default();
+    let app_bag = src.app_bag(rel, remote_app)?.unwrap_or_default();
+    let mut unit_names = src.units(rel)?.unwrap_or_default();
     // Juju lists units in no promised order; "the first unit" means the lowest number.
     unit_names.sort_by_key(|u| unit_sort_key(u));
     let mut units = Vec::with_capacity(unit_names.len());
     for unit in unit_names {
-        if let Some(bag) = tools.relation_get(rel, &unit, false)? {
+        if let Some(bag) = src.unit_bag(rel, &unit)? {
             units.push((unit, bag));
         }
     }
@@ -197,6 +196,7 @@ mod tests {
     use super::*;
     use crate::integrations::testing::bag;
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
+    use crate::juju::tools::HookTools;
 
     fn ready(r: Readiness<IndexMap<String, String>>) -> IndexMap<String, String> {
         match r {

@@ -9,7 +9,8 @@ use crate::integrations::Readiness;
 use crate::integrations::kind::Reaction;
 use crate::integrations::url::{normalise_url, url_env};
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, ToolError};
+use crate::juju::relations::RelationReader;
+use crate::juju::tools::{Databag, ToolError};
 
 pub const ENDPOINT: &str = "redis";
 pub const INTERFACE: &str = "redis";
@@ -45,18 +46,16 @@ pub fn first_unit(units: &[String]) -> Option<&String> {
 /// Without a remote unit the relation is not ready whatever the app bag says, so the
 /// bags are not read at all.
 pub fn read(
-    tools: &mut HookTools,
+    src: &mut (impl RelationReader + ?Sized),
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<RedisData, ToolError> {
-    let units = tools.relation_list(rel)?.unwrap_or_default();
+    let units = src.units(rel)?.unwrap_or_default();
     let Some(unit) = first_unit(&units).cloned() else {
         return Ok(RedisData::default());
     };
-    let unit_bag = tools.relation_get(rel, &unit, false)?.unwrap_or_default();
-    let app_bag = tools
-        .relation_get(rel, remote_app, true)?
-        .unwrap_or_default();
+    let unit_bag = src.unit_bag(rel, &unit)?.unwrap_or_default();
+    let app_bag = src.app_bag(rel, remote_app)?.unwrap_or_default();
     Ok(RedisData {
         remote_unit: Some(unit),
         unit_bag,
@@ -121,6 +120,7 @@ mod tests {
     use super::*;
     use crate::integrations::testing::bag;
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState};
+    use crate::juju::tools::HookTools;
 
     fn data(unit: &[(&str, &str)], app: &[(&str, &str)]) -> RedisData {
         RedisData {

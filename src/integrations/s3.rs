@@ -8,7 +8,8 @@ use serde_json::Value;
 use crate::integrations::Readiness;
 use crate::integrations::kind::Reaction;
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, ToolError};
+use crate::juju::relations::RelationReader;
+use crate::juju::tools::{Databag, ToolError};
 use crate::pyjson;
 
 pub const ENDPOINT: &str = "s3";
@@ -23,13 +24,11 @@ pub struct S3Data {
 
 /// Read the provider's app bag; a relation that is gone reads as empty.
 pub fn read(
-    tools: &mut HookTools,
+    src: &mut (impl RelationReader + ?Sized),
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<S3Data, ToolError> {
-    let app_bag = tools
-        .relation_get(rel, remote_app, true)?
-        .unwrap_or_default();
+    let app_bag = src.app_bag(rel, remote_app)?.unwrap_or_default();
     Ok(S3Data { app_bag })
 }
 
@@ -177,6 +176,7 @@ mod tests {
     use super::*;
     use crate::integrations::testing::{bag, pairs};
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState};
+    use crate::juju::tools::HookTools;
 
     fn data(pairs: &[(&str, &str)]) -> S3Data {
         S3Data {

@@ -8,7 +8,8 @@ use crate::integrations::Readiness;
 use crate::integrations::kind::Reaction;
 use crate::integrations::url::normalise_url;
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, ToolError};
+use crate::juju::relations::RelationReader;
+use crate::juju::tools::{Databag, ToolError};
 
 pub const ENDPOINT: &str = "saml";
 pub const INTERFACE: &str = "saml";
@@ -25,13 +26,11 @@ pub struct SamlData {
 
 /// Read the provider's app bag; a relation that is gone reads as empty.
 pub fn read(
-    tools: &mut HookTools,
+    src: &mut (impl RelationReader + ?Sized),
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<SamlData, ToolError> {
-    let app_bag = tools
-        .relation_get(rel, remote_app, true)?
-        .unwrap_or_default();
+    let app_bag = src.app_bag(rel, remote_app)?.unwrap_or_default();
     Ok(SamlData { app_bag })
 }
 
@@ -191,6 +190,7 @@ mod tests {
     use super::*;
     use crate::integrations::testing::{bag, pairs};
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState};
+    use crate::juju::tools::HookTools;
 
     fn data(pairs: &[(&str, &str)]) -> SamlData {
         SamlData {

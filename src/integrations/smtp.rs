@@ -8,7 +8,8 @@ use serde_json::Value;
 use crate::integrations::kind::Reaction;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError};
+use crate::juju::relations::RelationReader;
+use crate::juju::tools::{Databag, SecretRead, ToolError};
 
 pub const ENDPOINT: &str = "smtp";
 pub const INTERFACE: &str = "smtp";
@@ -43,20 +44,18 @@ pub struct SmtpSettings {
 /// Read the remote app bag and, when it has no plain `password` but a `password_id`, that
 /// secret (`secret-get <id> --refresh`). A relation that is gone reads as empty data.
 pub fn read(
-    tools: &mut HookTools,
+    src: &mut (impl RelationReader + ?Sized),
     rel: &RelationId,
     remote_app: &str,
 ) -> Result<SmtpData, ToolError> {
-    let app_bag = tools
-        .relation_get(rel, remote_app, true)?
-        .unwrap_or_default();
+    let app_bag = src.app_bag(rel, remote_app)?.unwrap_or_default();
     let secret_id = match (app_bag.get("password"), app_bag.get("password_id")) {
         (None, Some(id)) if !id.is_empty() => Some(id.clone()),
         _ => None,
     };
     let password_secret = match secret_id {
         None => SecretLookup::Absent,
-        Some(id) => match tools.secret_get(Some(&id), None, SecretRead::Refresh)? {
+        Some(id) => match src.secret(&id, None, SecretRead::Refresh)? {
             Some(content) => SecretLookup::Found(content),
             None => SecretLookup::Unreadable,
         },
@@ -270,6 +269,7 @@ mod tests {
     use super::*;
     use crate::integrations::testing::{bag, calls};
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
+    use crate::juju::tools::HookTools;
 
     fn plain(pairs: &[(&str, &str)]) -> SmtpData {
         SmtpData {

@@ -9,7 +9,8 @@ use crate::integrations::Readiness;
 use crate::integrations::ingress::replace_bag;
 use crate::integrations::url::normalise_url;
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, ToolError};
+use crate::juju::relations::RelationReader;
+use crate::juju::tools::{Databag, ToolError};
 use crate::pyjson;
 
 pub const ENDPOINT: &str = "tracing";
@@ -40,27 +41,25 @@ pub struct Receiver {
 /// Read our own application bag of a tracing relation (leader only); `None` when the
 /// relation is gone.
 pub fn read_own_app_bag(
-    tools: &mut HookTools,
+    src: &mut (impl RelationReader + ?Sized),
     rel: &RelationId,
     app: &str,
 ) -> Result<Option<Databag>, ToolError> {
-    tools.relation_get(rel, app, true)
+    src.app_bag(rel, app)
 }
 
 /// Read the relation: the remote app bag and, on the leader, our own app bag. A relation
 /// that is gone reads as empty data.
 pub fn read(
-    tools: &mut HookTools,
+    src: &mut (impl RelationReader + ?Sized),
     rel: &RelationId,
     remote_app: &str,
     app: &str,
     leader: bool,
 ) -> Result<TracingData, ToolError> {
-    let remote_app_bag = tools
-        .relation_get(rel, remote_app, true)?
-        .unwrap_or_default();
+    let remote_app_bag = src.app_bag(rel, remote_app)?.unwrap_or_default();
     let own_app_bag = if leader {
-        read_own_app_bag(tools, rel, app)?
+        read_own_app_bag(src, rel, app)?
     } else {
         None
     };
@@ -152,6 +151,7 @@ mod tests {
     use super::*;
     use crate::integrations::testing::{bag, calls};
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
+    use crate::juju::tools::HookTools;
 
     fn remote(receivers: &str) -> TracingData {
         TracingData {

@@ -11,7 +11,8 @@ use crate::integrations::kind::Reaction;
 use crate::integrations::url::url_env;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::RelationId;
-use crate::juju::tools::{Databag, HookTools, SecretRead, ToolError};
+use crate::juju::relations::RelationReader;
+use crate::juju::tools::{Databag, SecretRead, ToolError};
 use crate::pyjson;
 use crate::random::{self, RandomError};
 
@@ -243,14 +244,12 @@ pub fn secret_label(rel: &RelationId, response_id: Option<&str>, group: &str) ->
 /// responses point to (`secret-get <uri> --label <label> --refresh`, once per URI).
 /// `relation_count` is the number of `valkey` relations (more than one is invalid).
 pub fn read(
-    tools: &mut HookTools,
+    src: &mut (impl RelationReader + ?Sized),
     rel: &RelationId,
     remote_app: &str,
     relation_count: usize,
 ) -> Result<ValkeyData, ToolError> {
-    let app_bag = tools
-        .relation_get(rel, remote_app, true)?
-        .unwrap_or_default();
+    let app_bag = src.app_bag(rel, remote_app)?.unwrap_or_default();
     let mut secrets = IndexMap::new();
     // Malformed responses make the data invalid whatever the secrets say.
     for response in responses(&app_bag).unwrap_or_default() {
@@ -263,7 +262,7 @@ pub fn read(
                 continue;
             }
             let label = secret_label(rel, id.as_deref(), group);
-            let lookup = match tools.secret_get(Some(uri), Some(&label), SecretRead::Refresh)? {
+            let lookup = match src.secret(uri, Some(&label), SecretRead::Refresh)? {
                 Some(content) => SecretLookup::Found(content),
                 None => SecretLookup::Unreadable,
             };
@@ -465,6 +464,7 @@ mod tests {
     use super::*;
     use crate::integrations::testing::{bag, pairs};
     use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
+    use crate::juju::tools::HookTools;
 
     const RID: &str = "0123456789abcdef";
 
