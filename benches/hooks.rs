@@ -18,7 +18,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use django_charm::simulate::{EXAMPLE, Simulation};
+use django_charm::sim::{EXAMPLE, Simulation};
 use harness::world::{Mode, World};
 
 fn stats(mut samples: Vec<Duration>) -> (Duration, Duration) {

@@ -124,7 +124,7 @@ fn create_superuser(hook: &mut Hook<'_>) -> Result<ActionOutcome, HookError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::CHARMCRAFT_YAML;
+    use crate::sim::CHARMCRAFT_YAML;
 
     #[test]
     fn the_table_is_the_actions_the_charm_declares() {

@@ -5,12 +5,12 @@
 //!
 //! Module map:
 //! * [`juju`]: talking to Juju: the hook context (`env` → [`juju::context::Event`]), the
-//!   hook tools ([`juju::tools::HookTools`] over a small `ToolRunner`), the charm's
-//!   metadata, and an in-memory Juju ([`juju::memory`]).
+//!   hook tools ([`juju::tools::HookTools`] over a small `ToolRunner`), the read-only
+//!   relation view integrations get, the charm's metadata.
 //! * [`project`]: the charm's own files, loaded once: metadata, `paas-config.yaml`, COS
 //!   assets.
 //! * [`pebble`]: talking to the workload container's Pebble ([`pebble::Pebble`]): the
-//!   HTTP client, layers and their combine rules, and an in-memory Pebble.
+//!   HTTP client, layers and their combine rules.
 //! * [`state`]: gathering the snapshot of one hook.
 //! * [`django`]: the framework rules as pure functions: configuration, environment,
 //!   layer, `gunicorn.conf.py`, migrations, statuses, `paas-config.yaml`.
@@ -20,7 +20,8 @@
 //! * [`hook`]: what every hook works with ([`hook::Hook`], [`hook::HookError`], logging,
 //!   the status write): a leaf any module may import.
 //! * [`charm`]: event routing and the error policy; [`actions`]: the actions, as a table.
-//! * [`simulate`]: one event against the in-memory Juju and Pebble.
+//! * [`sim`]: the simulated world: an in-memory Juju and Pebble, and `simulate`, one
+//!   event against them. Depends on the rest; nothing product-side depends on it.
 //! * [`pyjson`], [`random`]: Python-compatible JSON; keys, passwords and UUIDs.
 
 pub mod actions;
@@ -36,5 +37,5 @@ pub mod project;
 pub mod pyjson;
 pub mod random;
 pub mod reconcile;
-pub mod simulate;
+pub mod sim;
 pub mod state;

@@ -11,7 +11,7 @@ use django_charm::juju::context::{HookContext, ProcessEnv};
 use django_charm::juju::tools::{HookTools, LogLevel, ProcessRunner};
 use django_charm::pebble::client::PebbleClient;
 use django_charm::project::Project;
-use django_charm::simulate::{self, Simulation};
+use django_charm::sim::{self, Simulation};
 
 /// Where Juju mounts the workload containers' Pebble sockets.
 const DEFAULT_CONTAINERS_DIR: &str = "/charm/containers";
@@ -52,7 +52,7 @@ fn simulate(state: Option<PathBuf>, event: Option<String>) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => simulate::EXAMPLE.to_string(),
+        None => sim::EXAMPLE.to_string(),
     };
     let mut sim = match Simulation::from_yaml(&text) {
         Ok(s) => s,

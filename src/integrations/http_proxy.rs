@@ -320,8 +320,8 @@ mod tests {
     use super::*;
     use crate::integrations::testing::{bag, calls};
     use crate::juju::context::RelationEvent;
-    use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
     use crate::juju::tools::HookTools;
+    use crate::sim::juju::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
 
     const OUR_ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 

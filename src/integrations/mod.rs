@@ -37,10 +37,10 @@ use crate::juju::tools::SecretContent;
 /// Helpers the modules' unit tests share.
 #[cfg(test)]
 pub(crate) mod testing {
-    use crate::juju::memory::MemoryJuju;
     use crate::juju::tools::HookTools;
+    use crate::sim::juju::MemoryJuju;
 
-    pub use crate::juju::memory::bag;
+    pub use crate::sim::juju::bag;
 
     /// Pairs as owned strings, to compare with an environment in order.
     pub fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -429,8 +429,8 @@ fn is_truth_value(value: &str) -> bool {
 mod tests {
     use super::*;
     use crate::integrations::testing::{bag, calls};
-    use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
     use crate::juju::tools::HookTools;
+    use crate::sim::juju::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
 
     /// `OAUTH_RELATION_DATA_EXAMPLE` of the reference's tests, plus `client_secret_id`.
     fn example_bag() -> Databag {

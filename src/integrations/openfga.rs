@@ -107,8 +107,8 @@ pub fn on_changed(data: &OpenFgaData) -> Reaction {
 mod tests {
     use super::*;
     use crate::integrations::testing::bag;
-    use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
     use crate::juju::tools::HookTools;
+    use crate::sim::juju::{HookScope, JujuState, MemoryJuju};
 
     fn plain(pairs: &[(&str, &str)]) -> OpenFgaData {
         OpenFgaData {

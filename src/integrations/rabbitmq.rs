@@ -195,8 +195,8 @@ pub fn on_changed(data: &RabbitMqData) -> Reaction {
 mod tests {
     use super::*;
     use crate::integrations::testing::bag;
-    use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
     use crate::juju::tools::HookTools;
+    use crate::sim::juju::{HookScope, JujuState, MemoryJuju};
 
     fn ready(r: Readiness<IndexMap<String, String>>) -> IndexMap<String, String> {
         match r {

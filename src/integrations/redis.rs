@@ -119,8 +119,8 @@ pub fn on_joined_or_changed(remote_unit: Option<&str>) -> Reaction {
 mod tests {
     use super::*;
     use crate::integrations::testing::bag;
-    use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState};
     use crate::juju::tools::HookTools;
+    use crate::sim::juju::{HookScope, JujuState, MemoryJuju, RelationState};
 
     fn data(unit: &[(&str, &str)], app: &[(&str, &str)]) -> RedisData {
         RedisData {

@@ -175,8 +175,8 @@ pub fn env(data: &S3Data) -> Readiness<IndexMap<String, String>> {
 mod tests {
     use super::*;
     use crate::integrations::testing::{bag, pairs};
-    use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState};
     use crate::juju::tools::HookTools;
+    use crate::sim::juju::{HookScope, JujuState, MemoryJuju, RelationState};
 
     fn data(pairs: &[(&str, &str)]) -> S3Data {
         S3Data {

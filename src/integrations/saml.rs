@@ -189,8 +189,8 @@ pub fn env(data: &SamlData) -> Readiness<IndexMap<String, String>> {
 mod tests {
     use super::*;
     use crate::integrations::testing::{bag, pairs};
-    use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState};
     use crate::juju::tools::HookTools;
+    use crate::sim::juju::{HookScope, JujuState, MemoryJuju, RelationState};
 
     fn data(pairs: &[(&str, &str)]) -> SamlData {
         SamlData {

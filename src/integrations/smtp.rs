@@ -268,8 +268,8 @@ pub fn secret_changed_needs_second_reconcile(data: &SmtpData, secret_id: &str) -
 mod tests {
     use super::*;
     use crate::integrations::testing::{bag, calls};
-    use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
     use crate::juju::tools::HookTools;
+    use crate::sim::juju::{HookScope, JujuState, MemoryJuju};
 
     fn plain(pairs: &[(&str, &str)]) -> SmtpData {
         SmtpData {

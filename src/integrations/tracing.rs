@@ -150,8 +150,8 @@ pub fn gunicorn_tracing_enabled(data: &TracingData) -> bool {
 mod tests {
     use super::*;
     use crate::integrations::testing::{bag, calls};
-    use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
     use crate::juju::tools::HookTools;
+    use crate::sim::juju::{HookScope, JujuState, MemoryJuju};
 
     fn remote(receivers: &str) -> TracingData {
         TracingData {

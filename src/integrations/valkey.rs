@@ -463,8 +463,8 @@ pub fn changed_triggers_reconcile(previous: Option<&str>, remote_app_bag: &Datab
 mod tests {
     use super::*;
     use crate::integrations::testing::{bag, pairs};
-    use crate::juju::memory::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
     use crate::juju::tools::HookTools;
+    use crate::sim::juju::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
 
     const RID: &str = "0123456789abcdef";
 

@@ -3,7 +3,7 @@
 //! Every tool goes through one small boundary, [`ToolRunner`], which runs a tool by name
 //! with its arguments (and stdin) and returns its exit code and output. The real runner
 //! spawns the executable found on `PATH`, as under Juju; the in-memory Juju
-//! ([`crate::juju::memory`]) interprets the same argv, so the typed layer here (argv
+//! ([`crate::sim::juju`]) interprets the same argv, so the typed layer here (argv
 //! building, output parsing, error mapping) is what every test exercises too.
 //!
 //! Error policy (`CONTRACT.md` C.1): the documented "not found" answers (a relation that

@@ -2,13 +2,12 @@
 //!
 //! [`Pebble`] is the one boundary the charm uses to reach a workload container. It has a
 //! real implementation speaking Pebble's HTTP API over the container's unix socket
-//! ([`client::PebbleClient`]) and an in-memory one ([`memory::MemoryPebble`]) that the
-//! unit tests, the `simulate` subcommand and the test harness's fake server share.
+//! ([`client::PebbleClient`]); the in-memory one that tests and `simulate` use lives in
+//! `sim::pebble`.
 //! Layer and plan types, with Pebble's combine rules, live in [`layer`].
 
 pub mod client;
 pub mod layer;
-pub mod memory;
 pub mod multipart;
 
 use std::collections::BTreeMap;

@@ -1,8 +1,8 @@
 //! End-to-end: the built binary run through `dispatch` in a packed-charm layout, with
 //! fake hook tools and a fake Pebble server.
 
-use django_charm::juju::memory::{RelationState, ToolFailure, bag};
 use django_charm::juju::tools::{Status, StatusKind};
+use django_charm::sim::juju::{RelationState, ToolFailure, bag};
 
 use crate::harness::juju::{
     JujuHarness, PACKED_CHARM_DIR, charm_under_test, generated_files, repo_charmcraft,
@@ -147,7 +147,7 @@ fn harness_discards_relation_data_of_a_hook_that_exits_non_zero() {
 #[test]
 fn config_token_reaches_the_django_service_through_dispatch() {
     use django_charm::pebble::layer::Layer;
-    use django_charm::pebble::memory::PebbleModel;
+    use django_charm::sim::pebble::PebbleModel;
 
     use crate::harness::fake_pebble::{CONTAINER, FakePebble};
 
@@ -194,7 +194,7 @@ fn simulate_runs_the_embedded_example_and_a_state_file() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.yaml");
     let example =
-        django_charm::simulate::EXAMPLE.replace("pebble:\n", "pebble-reachable: false\npebble:\n");
+        django_charm::sim::EXAMPLE.replace("pebble:\n", "pebble-reachable: false\npebble:\n");
     std::fs::write(&state, example).unwrap();
     let out = std::process::Command::new(&bin)
         .args(["simulate", "--state"])

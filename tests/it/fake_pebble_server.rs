@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use django_charm::pebble::memory::{ExecRule, PebbleModel, PebbleOp, ServiceStatus};
+use django_charm::sim::pebble::{ExecRule, PebbleModel, PebbleOp, ServiceStatus};
 use serde_json::{Value, json};
 use tungstenite::Message;
 

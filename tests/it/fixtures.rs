@@ -3,13 +3,13 @@
 //! runs each scenario in both modes.
 
 use django_charm::juju::tools::{Status, StatusKind};
-use django_charm::pebble::memory::PebbleOp;
-use django_charm::simulate::{EXAMPLE, Outcome, Simulation};
+use django_charm::sim::pebble::PebbleOp;
+use django_charm::sim::{EXAMPLE, Outcome, Simulation};
 
 use crate::harness::world::{Mode, World};
 
 /// Databags are written with the library's fixture builder, as in its unit tests.
-pub use django_charm::juju::memory::bag;
+pub use django_charm::sim::juju::bag;
 
 /// The `gunicorn --check-config` exec of the example rock.
 pub const CHECK_CONFIG: &str = "exec /bin/python3 -m gunicorn -c /django/gunicorn.conf.py django_app.wsgi:application -k sync --check-config";

@@ -20,7 +20,7 @@
 //! `in_both_modes!`, which runs it on the in-memory Juju and Pebble and again through
 //! `dispatch`. Fixtures: [`fixtures`] (the example world, statuses, operation
 //! names, `bag`) and the builders of `RelationState` and `SecretState` in
-//! `django_charm::juju::memory`. Tests of one pure function stay beside it in `src/`.
+//! `django_charm::sim::juju`. Tests of one pure function stay beside it in `src/`.
 
 mod cos_assets;
 mod e2e;

@@ -6,11 +6,11 @@
 
 use django_charm::cos::grafana::decode_content;
 use django_charm::django::gunicorn::json_logger_module;
-use django_charm::juju::memory::{RelationState, ToolFailure};
 use django_charm::juju::tools::Databag;
 use django_charm::pebble::layer::{LogTarget, Override};
-use django_charm::pebble::memory::{PebbleOp, ServiceStatus};
-use django_charm::simulate::{CHARMCRAFT_YAML, Outcome, Simulation};
+use django_charm::sim::juju::{RelationState, ToolFailure};
+use django_charm::sim::pebble::{PebbleOp, ServiceStatus};
+use django_charm::sim::{CHARMCRAFT_YAML, Outcome, Simulation};
 use serde_json::Value;
 
 use crate::fixtures::*;

@@ -1,9 +1,9 @@
 //! Property test: random provider data on every integration never crashes a hook, and
 //! when the data is rejected the status names the relation it came from.
 
-use django_charm::juju::memory::{RelationState, SecretState, bag};
 use django_charm::juju::tools::{Databag, StatusKind};
-use django_charm::simulate::{CHARMCRAFT_YAML, EXAMPLE, Simulation};
+use django_charm::sim::juju::{RelationState, SecretState, bag};
+use django_charm::sim::{CHARMCRAFT_YAML, EXAMPLE, Simulation};
 use proptest::prelude::*;
 
 /// Endpoint, interface, and the status name of its invalid data.

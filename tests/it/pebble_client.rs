@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::os::unix::net::UnixListener;
 
 use django_charm::pebble::client::PebbleClient;
-use django_charm::pebble::memory::{ExecRule, PebbleModel, PebbleOp, ServiceStatus};
 use django_charm::pebble::{
     ExecOutput, ExecRequest, FileOwnership, Layer, MakeDirOptions, Pebble, PebbleError,
     PushOptions, ServiceAction, ServiceInfo,
 };
+use django_charm::sim::pebble::{ExecRule, PebbleModel, PebbleOp, ServiceStatus};
 
 use crate::harness::fake_pebble::{CONTAINER, FakePebble};
 

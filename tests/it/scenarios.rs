@@ -3,10 +3,10 @@
 //! and Pebble (fast, in process) and again end to end through `dispatch` with the built
 //! binary, the fake hook tools and the fake Pebble server.
 
-use django_charm::juju::memory::{ActionState, SecretState};
 use django_charm::juju::tools::{Databag, Status};
-use django_charm::pebble::memory::{ExecRule, PebbleOp, ServiceStatus};
-use django_charm::simulate::{CHARMCRAFT_YAML, Simulation};
+use django_charm::sim::juju::{ActionState, SecretState};
+use django_charm::sim::pebble::{ExecRule, PebbleOp, ServiceStatus};
+use django_charm::sim::{CHARMCRAFT_YAML, Simulation};
 
 use crate::fixtures::*;
 use crate::harness::world::Mode;
@@ -563,7 +563,7 @@ fn no_secret_value_reaches_a_log_or_a_status(mode: Mode) {
     ];
     sim.juju
         .failures
-        .push(django_charm::juju::memory::ToolFailure {
+        .push(django_charm::sim::juju::ToolFailure {
             tool: "open-port".into(),
             code: 1,
             stderr: "ERROR boom".into(),
@@ -743,7 +743,7 @@ const BYTECODE: &str = "/django/__pycache__/gunicorn.conf.cpython-312.pyc";
 const OTHER_BYTECODE: &str = "/django/__pycache__/settings.cpython-312.pyc";
 
 /// The ERROR lines in the Juju log (clear `juju.logs` before a hook to get its own).
-fn errors(out: &django_charm::simulate::Outcome) -> Vec<String> {
+fn errors(out: &django_charm::sim::Outcome) -> Vec<String> {
     out.juju
         .logs
         .iter()
@@ -934,7 +934,7 @@ fn a_failing_hook_tool_fails_the_hook_and_buffers_nothing(mode: Mode) {
     let mut sim = world(mode);
     sim.juju
         .failures
-        .push(django_charm::juju::memory::ToolFailure {
+        .push(django_charm::sim::juju::ToolFailure {
             tool: "opened-ports".into(),
             code: 1,
             stderr: "ERROR connection is shut down".into(),
@@ -969,7 +969,7 @@ fn an_address_juju_cannot_give_is_left_out_not_fatal(mode: Mode) {
     let mut sim = world(mode);
     sim.juju
         .failures
-        .push(django_charm::juju::memory::ToolFailure {
+        .push(django_charm::sim::juju::ToolFailure {
             tool: "network-get".into(),
             code: 1,
             stderr: "ERROR cannot read network config".into(),

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use django_charm::juju::memory::{HookScope, JujuState, run_tool};
+use django_charm::sim::juju::{HookScope, JujuState, run_tool};
 
 fn env_opt(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())

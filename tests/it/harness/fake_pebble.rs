@@ -23,9 +23,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use django_charm::pebble::memory::util::{format_go_duration, parse_go_duration};
-use django_charm::pebble::memory::{FsEntry, ModelChange, PebbleModel, parse_service_action};
 use django_charm::pebble::{ExecRequest, FileOwnership, MakeDirOptions, PebbleError, PushOptions};
+use django_charm::sim::pebble::util::{format_go_duration, parse_go_duration};
+use django_charm::sim::pebble::{FsEntry, ModelChange, PebbleModel, parse_service_action};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tungstenite::protocol::Role;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use django_charm::juju::memory::JujuState;
-use django_charm::simulate::Simulation;
+use django_charm::sim::Simulation;
+use django_charm::sim::juju::JujuState;
 use serde_json::Value;
 
 /// The hook tools linked to the fake binary.

@@ -5,7 +5,7 @@
 
 use std::ops::{Deref, DerefMut};
 
-use django_charm::simulate::{CHARMCRAFT_YAML, Outcome, Simulation};
+use django_charm::sim::{CHARMCRAFT_YAML, Outcome, Simulation};
 
 use super::fake_pebble::{CONTAINER, FakePebble};
 use super::juju::JujuHarness;

@@ -3,7 +3,7 @@
 //! `<NAME>_DB_*` variables, the forced migration, and the variables leaving on `-broken`.
 
 use django_charm::juju::tools::Databag;
-use django_charm::pebble::memory::ServiceStatus;
+use django_charm::sim::pebble::ServiceStatus;
 
 use super::*;
 
@@ -237,7 +237,7 @@ fn postgresql_relation_broken_removes_its_variables_in_the_same_hook(mode: Mode)
     );
     // With only optional databases the message is the database requirement.
     let mut sim = world(mode);
-    sim.charmcraft = Some(django_charm::simulate::CHARMCRAFT_YAML.replace(
+    sim.charmcraft = Some(django_charm::sim::CHARMCRAFT_YAML.replace(
         "    interface: postgresql_client\n    optional: false",
         "    interface: postgresql_client\n    optional: true",
     ));

@@ -27,9 +27,9 @@ mod valkey;
 
 use std::collections::BTreeMap;
 
-use django_charm::juju::memory::{RelationState, SecretState};
 use django_charm::juju::tools::Databag;
-use django_charm::simulate::{CHARMCRAFT_YAML, Outcome};
+use django_charm::sim::juju::{RelationState, SecretState};
+use django_charm::sim::{CHARMCRAFT_YAML, Outcome};
 
 use crate::fixtures::*;
 use crate::harness::world::{Mode, World};

@@ -3,7 +3,7 @@
 //! statuses (client not created, ingress missing, two endpoints, no `openid` scope).
 
 use django_charm::juju::tools::Databag;
-use django_charm::pebble::memory::ServiceStatus;
+use django_charm::sim::pebble::ServiceStatus;
 
 use super::*;
 

@@ -2,7 +2,7 @@
 //! arriving and leaving, missing ones named in the spec's order, and invalid data before
 //! missing integrations before the OAuth statuses.
 
-use django_charm::pebble::memory::ServiceStatus;
+use django_charm::sim::pebble::ServiceStatus;
 
 use super::databases::{MYSQL, mysql_provider};
 use super::http_proxy::{HTTP_PROXY, PROXY_MESSAGE};

@@ -27,8 +27,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::layer::{Layer, Plan};
-use super::{
+use crate::pebble::layer::{Layer, Plan};
+use crate::pebble::{
     Change, CheckInfo, ExecOutput, ExecRequest, FileInfo, FileOwnership, MakeDirOptions, Pebble,
     PebbleError, PushOptions, Result, ServiceAction, ServiceInfo, SystemInfo,
 };
@@ -200,7 +200,7 @@ pub struct ServiceState {
     /// this is taken to run the plan's definition as it stands when the model is first
     /// used.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub started_with: Option<super::Service>,
+    pub started_with: Option<crate::pebble::Service>,
     /// How many times the service was (re)started: tests assert restarts with it.
     pub starts: u32,
 }

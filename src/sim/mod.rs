@@ -1,9 +1,15 @@
-//! `simulate`: run one event against an in-memory Juju and Pebble and show what the
-//! charm would do. The same machinery drives the scenario tests.
+//! The simulated world: an in-memory Juju ([`juju`]) and Pebble ([`pebble`]) that answer
+//! like the real ones, and `simulate`, which runs one event against them and shows what
+//! the charm would do. The same machinery drives the unit and scenario tests and the
+//! test harness's fake Pebble server. Dependencies run from here to the rest of the
+//! crate, never back: `juju::` and `pebble::` hold only the real I/O and its types.
 //!
 //! A simulation is a YAML document (see the README for the format): the Juju side as a
 //! [`JujuState`], the container as a [`PebbleModel`], and optionally the charm's
 //! `charmcraft.yaml` and extra hook environment.
+
+pub mod juju;
+pub mod pebble;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,17 +18,17 @@ use serde::Deserialize;
 
 use crate::charm::run_hook;
 use crate::juju::context::HookContext;
-use crate::juju::memory::{HookScope, JujuState, MemoryJuju};
 use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::HookTools;
-use crate::pebble::memory::{MemoryPebble, PebbleModel, PebbleOp};
 use crate::project::Project;
+use crate::sim::juju::{HookScope, JujuState, MemoryJuju};
+use crate::sim::pebble::{MemoryPebble, PebbleModel, PebbleOp};
 
 /// The project file `build.rs` checked (the packed charm's own), the default metadata of
 /// a simulation.
 pub const CHARMCRAFT_YAML: &str = include_str!(concat!(env!("OUT_DIR"), "/charmcraft.yaml"));
 /// The embedded example: Django with PostgreSQL and ingress.
-pub const EXAMPLE: &str = include_str!("../templates/simulate-example.yaml");
+pub const EXAMPLE: &str = include_str!("../../templates/simulate-example.yaml");
 
 /// A simulation: the world before the event.
 #[derive(Debug, Clone, Deserialize)]
@@ -180,7 +186,7 @@ impl Simulation {
         let env = self.hook_env(event, &project.meta);
         // An action runs with its parameters; none given means none.
         if env["JUJU_DISPATCH_PATH"].starts_with("actions/") && self.juju.action.is_none() {
-            self.juju.action = Some(crate::juju::memory::ActionState::default());
+            self.juju.action = Some(crate::sim::juju::ActionState::default());
         }
         let before = self.juju.clone();
         let first_call = self.juju.calls.len();
@@ -223,7 +229,7 @@ impl Outcome {
     }
 
     /// The hook tool calls of this event.
-    pub fn calls(&self) -> &[crate::juju::memory::ToolCall] {
+    pub fn calls(&self) -> &[crate::sim::juju::ToolCall] {
         &self.juju.calls[self.first_call..]
     }
 
