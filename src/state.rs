@@ -1,13 +1,14 @@
-//! The snapshot of one hook: everything the decisions need, gathered once.
+//! Gathering the snapshot of one hook: everything the decisions need, read once.
 //!
 //! [`gather`] makes every read the charm needs from Juju (one `config-get`, one read per
-//! relation and secret, `goal-state`); the decide step (`django::*`) is pure over
-//! [`CharmState`]. Hook tool failures that are not documented "not found" answers are
-//! returned as errors so the hook can exit 1 and Juju retries it.
+//! relation and secret, `goal-state`) into a [`CharmState`] (its types live beside the
+//! rules that decide on it, in `django::state`); the decide step (`django::*`) is pure
+//! over it. Hook tool failures that are not documented "not found" answers are returned
+//! as errors so the hook can exit 1 and Juju retries it.
 
 use indexmap::IndexMap;
 
-use crate::django::config::{ConfigState, read_config};
+use crate::django::config::read_config;
 use crate::django::paas_config::LoggingFormat;
 use crate::integrations::databases::{self, DatabaseData};
 use crate::integrations::kind::{IntegrationKind, Order, spec_of};
@@ -20,127 +21,14 @@ use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{HookTools, SecretRead, ToolError};
 use crate::project::Project;
 
+pub use crate::django::state::{
+    CharmState, IngressState, IntegrationState, OauthState, PeerState, Proxies, in_order,
+};
+
 /// The peer relation `secret-storage`.
 pub const PEER_ENDPOINT: &str = "secret-storage";
 /// The peer app databag key holding the Django secret key.
 pub const SECRET_KEY_FIELD: &str = "django_secret_key";
-
-/// What the peer relation says.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PeerState {
-    /// The relation exists.
-    pub related: bool,
-    /// `django_secret_key`, when non-empty.
-    pub secret_key: Option<String>,
-    /// The other units of the application.
-    pub other_units: Vec<String>,
-}
-
-/// Proxy settings for the workload.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Proxies {
-    pub http: Option<String>,
-    pub https: Option<String>,
-    pub no_proxy: Option<String>,
-}
-
-/// One declared integration endpoint and what its data gives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntegrationState {
-    pub kind: IntegrationKind,
-    pub endpoint: String,
-    /// Declared without `optional: true`.
-    pub required: bool,
-    pub relation: Option<RelationId>,
-    pub env: Readiness<IndexMap<String, String>>,
-}
-
-impl IntegrationState {
-    /// The name statuses use: the endpoint for databases, `oauth` for OAuth.
-    pub fn status_name(&self) -> &str {
-        self.kind.spec().status_name.unwrap_or(&self.endpoint)
-    }
-}
-
-/// The integrations `order` lists, in that order (databases keep their metadata order).
-pub fn in_order(integrations: &[IntegrationState], order: Order) -> Vec<&IntegrationState> {
-    let mut listed: Vec<&IntegrationState> = integrations
-        .iter()
-        .filter(|i| order.rank(i.kind).is_some())
-        .collect();
-    // A stable sort: equal ranks (the databases) keep their order.
-    listed.sort_by_key(|i| order.rank(i.kind));
-    listed
-}
-
-/// The ingress relation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IngressState {
-    pub relation: Option<RelationId>,
-    pub url: Readiness<String>,
-}
-
-impl Default for IngressState {
-    fn default() -> Self {
-        IngressState {
-            relation: None,
-            url: Readiness::NotReady,
-        }
-    }
-}
-
-/// Everything one hook knows.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct CharmState {
-    pub app: String,
-    pub model: String,
-    pub unit: String,
-    pub unit_number: u64,
-    pub leader: bool,
-    pub juju_3_4: bool,
-    pub config: ConfigState,
-    /// The ingress URL, or the Kubernetes service URL.
-    pub base_url: String,
-    pub peer: PeerState,
-    pub proxy: Proxies,
-    /// The peer relation's id, when related.
-    pub peer_relation: Option<RelationId>,
-    pub ingress: IngressState,
-    /// Declared integrations, in metadata order.
-    pub integrations: Vec<IntegrationState>,
-    /// Integration variables, in the spec's order.
-    pub integration_env: IndexMap<String, String>,
-    /// What is wrong with `paas-config.yaml`, if anything (row 0d).
-    pub paas_config_error: Option<String>,
-    /// `framework_logging_format: json`.
-    pub json_logging: bool,
-    /// The http-proxy relation exists but gives nothing usable.
-    pub http_proxy_invalid: bool,
-    /// The OAuth endpoint, when exactly one is declared.
-    pub oauth: Option<OauthState>,
-    /// More than one endpoint has interface `oauth`.
-    pub oauth_multiple: bool,
-}
-
-/// The OAuth endpoint and what its relation gives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OauthState {
-    pub endpoint: String,
-    pub options: oauth::OAuthOptions,
-    pub relation: Option<RelationId>,
-    pub data: oauth::OAuthData,
-}
-
-impl CharmState {
-    /// The tracing relation gives an OTLP HTTP endpoint (gunicorn gets the tracing lines).
-    pub fn tracing_ready(&self) -> bool {
-        self.integrations
-            .iter()
-            .any(|i| i.kind == IntegrationKind::Tracing && i.env.is_ready())
-    }
-}
-
-impl CharmState {}
 
 /// The relation a `-relation-broken` hook is about: it must count as gone.
 pub fn broken_relation(ctx: &HookContext) -> Option<&RelationId> {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use indexmap::IndexMap;
 
+use crate::django::state::CharmState;
 use crate::pyjson;
-use crate::state::CharmState;
 
 /// The environment of the `django`, `-worker` and (on the scheduler unit) `-scheduler`
 /// services, and of the commands the charm runs in the container.
@@ -111,7 +111,7 @@ pub fn unit_fqdn(app: &str, n: u64, model: &str) -> String {
 mod tests {
     use super::*;
     use crate::django::config::ConfigState;
-    use crate::state::{PeerState, Proxies};
+    use crate::django::state::{PeerState, Proxies};
 
     /// DJANGO.md 3.9 without the secret option and the database.
     fn worked_example() -> CharmState {

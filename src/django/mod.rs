@@ -2,7 +2,8 @@
 //! configuration ([`config`]), the environment ([`mod@env`]), the Pebble layer
 //! ([`layer`]), `gunicorn.conf.py` and the worker class ([`gunicorn`]), migrations
 //! ([`migrations`]), what a failed workload command logs ([`failure_log`]),
-//! `paas-config.yaml` ([`paas_config`]) and the statuses ([`status`]).
+//! `paas-config.yaml` ([`paas_config`]) and the statuses ([`status`]), all over the
+//! snapshot of one hook ([`mod@state`]).
 
 pub mod config;
 pub mod env;
@@ -12,4 +13,5 @@ pub mod layer;
 pub mod migrations;
 pub mod paas_config;
 pub mod pack_check;
+pub mod state;
 pub mod status;

@@ -1,8 +1,8 @@
 //! Readiness and the status precedence of `DJANGO.md` 11, as pure functions of the state.
 
+use crate::django::state::{CharmState, in_order};
 use crate::integrations::kind::{IntegrationKind, Order};
 use crate::integrations::{Readiness, http_proxy, oauth};
-use crate::state::{CharmState, in_order};
 
 pub const WAITING_FOR_PEBBLE: &str = "Waiting for pebble ready";
 pub const WAITING_FOR_PEER: &str = "Waiting for peer integration";
@@ -114,7 +114,7 @@ pub fn missing_integrations(state: &CharmState) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::django::config::ConfigState;
-    use crate::state::{IngressState, IntegrationState, PeerState};
+    use crate::django::state::{IngressState, IntegrationState, PeerState};
     use indexmap::IndexMap;
 
     fn ready_state() -> CharmState {
