@@ -33,9 +33,10 @@ impl Project {
     /// The packed charm in `charm_dir`, with `paas-config.yaml` read from `working_dir`
     /// (the charm directory under Juju).
     pub fn load(charm_dir: &Path, working_dir: &Path) -> Result<Project, MetadataError> {
+        let meta = CharmMeta::load(charm_dir)?;
         Ok(Project {
-            meta: CharmMeta::load(charm_dir)?,
-            paas_config: paas_config::load(working_dir),
+            paas_config: paas_config::load(working_dir, Some(&meta.action_params)),
+            meta,
             cos_assets: cos::merge(
                 cos::builtin_assets(),
                 cos::read_custom_dir(&charm_dir.join("cos_custom")),
@@ -49,9 +50,12 @@ impl Project {
         charmcraft_yaml: &str,
         paas_config_yaml: Option<&str>,
     ) -> Result<Project, MetadataError> {
+        let meta = CharmMeta::from_charmcraft_yaml(charmcraft_yaml)?;
         Ok(Project {
-            meta: CharmMeta::from_charmcraft_yaml(charmcraft_yaml)?,
-            paas_config: paas_config_yaml.map_or(Ok(PaasConfig::default()), paas_config::parse),
+            paas_config: paas_config_yaml.map_or(Ok(PaasConfig::default()), |text| {
+                paas_config::parse_for(text, Some(&meta.action_params))
+            }),
+            meta,
             cos_assets: cos::builtin_assets(),
         })
     }

@@ -15,7 +15,20 @@ use serde_json::Value;
 /// ```
 pub fn dumps(value: &Value) -> String {
     let mut out = String::new();
-    write_value(&mut out, value);
+    write_value(&mut out, value, (", ", ": "));
+    out
+}
+
+/// `json.dumps(value, separators=(",", ":"))`: compact, otherwise the same.
+///
+/// ```
+/// use django_charm::pyjson::dumps_compact;
+/// let v = serde_json::json!({"b": [1, 2.5], "a": "café"});
+/// assert_eq!(dumps_compact(&v), r#"{"b":[1,2.5],"a":"caf\u00e9"}"#);
+/// ```
+pub fn dumps_compact(value: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value, (",", ":"));
     out
 }
 
@@ -36,7 +49,8 @@ pub fn dumps_strings<S: AsRef<str>>(items: &[S]) -> String {
     out
 }
 
-fn write_value(out: &mut String, value: &Value) {
+/// Write `value` with these (item, key) separators.
+fn write_value(out: &mut String, value: &Value, separators: (&str, &str)) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -49,9 +63,9 @@ fn write_value(out: &mut String, value: &Value) {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push_str(separators.0);
                 }
-                write_value(out, item);
+                write_value(out, item, separators);
             }
             out.push(']');
         }
@@ -59,11 +73,11 @@ fn write_value(out: &mut String, value: &Value) {
             out.push('{');
             for (i, (k, v)) in map.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push_str(separators.0);
                 }
                 write_string(out, k);
-                out.push_str(": ");
-                write_value(out, v);
+                out.push_str(separators.1);
+                write_value(out, v, separators);
             }
             out.push('}');
         }

@@ -1,6 +1,10 @@
-//! `paas-config.yaml` (`DJANGO.md` 15.4): the project's logging format and extra
-//! Prometheus scrape jobs, validated strictly so that a mistake is a clear Blocked
-//! status rather than a failing hook.
+//! `paas-config.yaml` (`DJANGO.md` 15.4): the project's logging format, extra
+//! Prometheus scrape jobs and the commands its custom actions run, validated strictly so
+//! that a mistake is a clear Blocked status (and, in `build.rs`, a failed pack) rather
+//! than a failing hook.
+//!
+//! Self-contained (`indexmap`, `serde_json`, `serde_saphyr`, `thiserror` only): the build
+//! script includes this file to check the project's file at pack time.
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -32,11 +36,69 @@ pub struct ScrapeJob {
     pub static_configs: Vec<StaticConfig>,
 }
 
+/// A custom action's command (`actions.<name>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionCommand {
+    /// The argv, each element with `{param}` placeholders and `{{`/`}}` escapes.
+    pub command: Vec<String>,
+    /// Seconds.
+    pub timeout: u64,
+}
+
+/// The timeout of a custom action's command when the file gives none, and its bounds.
+pub const DEFAULT_ACTION_TIMEOUT: u64 = 600;
+const MAX_ACTION_TIMEOUT: u64 = 3600;
+/// The actions the charm itself implements: they cannot be bound to a command.
+pub const BUILT_IN_ACTIONS: [&str; 2] = ["rotate-secret-key", "create-superuser"];
+
 /// The validated file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PaasConfig {
     pub logging_format: LoggingFormat,
     pub scrape_jobs: Vec<ScrapeJob>,
+    /// Custom actions bound to commands, by action name.
+    pub actions: IndexMap<String, ActionCommand>,
+}
+
+/// One piece of a command argument: text as it is, or a parameter to substitute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgPiece<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Param(&'a str),
+}
+
+/// Split a command argument into text and `{param}` placeholders; `{{` and `}}` stand
+/// for literal braces. `None` when a brace is unbalanced.
+pub fn arg_pieces(arg: &str) -> Option<Vec<ArgPiece<'_>>> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut rest = arg;
+    while let Some(at) = rest.find(['{', '}']) {
+        text.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            text.push_str(&tail[..1]);
+            rest = &tail[2..];
+        } else if tail.starts_with('}') {
+            return None;
+        } else {
+            let close = tail.find('}')?;
+            let name = &tail[1..close];
+            if name.contains('{') {
+                return None;
+            }
+            if !text.is_empty() {
+                pieces.push(ArgPiece::Text(std::mem::take(&mut text).into()));
+            }
+            pieces.push(ArgPiece::Param(name));
+            rest = &tail[close + 1..];
+        }
+    }
+    text.push_str(rest);
+    if !text.is_empty() {
+        pieces.push(ArgPiece::Text(text.into()));
+    }
+    Some(pieces)
 }
 
 /// What is wrong with the file; the status is `Invalid paas-config.yaml: <this>`.
@@ -114,9 +176,19 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-/// Parse and validate the file's text. An empty or whitespace-only file is the
-/// defaults.
+/// Parse and validate the file's text, without the charm's actions to check custom
+/// actions against (their names and parameters are then not checked). An empty or
+/// whitespace-only file is the defaults.
 pub fn parse(text: &str) -> Result<PaasConfig, PaasConfigError> {
+    parse_for(text, None)
+}
+
+/// Parse and validate the file's text for a charm whose actions declare these
+/// parameters (action name -> parameter names).
+pub fn parse_for(
+    text: &str,
+    actions: Option<&IndexMap<String, Vec<String>>>,
+) -> Result<PaasConfig, PaasConfigError> {
     if text.trim().is_empty() {
         return Ok(PaasConfig::default());
     }
@@ -137,7 +209,11 @@ pub fn parse(text: &str) -> Result<PaasConfig, PaasConfigError> {
         return Ok(PaasConfig::default());
     }
     let top = mapping(&doc, "paas-config.yaml")?;
-    only_keys(top, &["framework_logging_format", "prometheus"], "")?;
+    only_keys(
+        top,
+        &["framework_logging_format", "prometheus", "actions"],
+        "",
+    )?;
     let mut config = PaasConfig::default();
     match top.get("framework_logging_format") {
         None | Some(Value::Null) => {}
@@ -175,7 +251,77 @@ pub fn parse(text: &str) -> Result<PaasConfig, PaasConfigError> {
             }
         }
     }
+    if let Some(bound) = top.get("actions").filter(|v| !v.is_null()) {
+        for (name, spec) in mapping(bound, "actions")? {
+            let parsed = parse_action(name, spec, actions)?;
+            config.actions.insert(name.clone(), parsed);
+        }
+    }
     Ok(config)
+}
+
+/// One entry of `actions`: the name first (when the charm's actions are known), then the
+/// command, each argument, then the timeout.
+fn parse_action(
+    name: &str,
+    spec: &Value,
+    declared: Option<&IndexMap<String, Vec<String>>>,
+) -> Result<ActionCommand, PaasConfigError> {
+    let path = format!("actions.{name}");
+    if BUILT_IN_ACTIONS.contains(&name) {
+        return err(format!("{path}: {name} is built in"));
+    }
+    let params = match declared {
+        Some(declared) => match declared.get(name) {
+            Some(params) => Some(params),
+            None => return err(format!("{path}: not an action of this charm")),
+        },
+        None => None,
+    };
+    let map = mapping(spec, &path)?;
+    only_keys(map, &["command", "timeout"], &format!("{path}."))?;
+    let argv = match map.get("command") {
+        Some(Value::Array(argv)) if !argv.is_empty() => argv,
+        _ => {
+            return err(format!(
+                "{path}.command: must be a non-empty list of strings"
+            ));
+        }
+    };
+    let mut command = Vec::new();
+    for (i, arg) in argv.iter().enumerate() {
+        let arg_path = format!("{path}.command[{i}]");
+        let arg = match arg {
+            Value::String(s) if !s.is_empty() => s,
+            _ => return err(format!("{arg_path}: must be a non-empty string")),
+        };
+        let Some(pieces) = arg_pieces(arg) else {
+            return err(format!("{arg_path}: unbalanced brace"));
+        };
+        if let Some(params) = params {
+            for piece in &pieces {
+                if let ArgPiece::Param(p) = piece
+                    && !params.iter().any(|known| known == p)
+                {
+                    return err(format!("{arg_path}: {{{p}}} is not a parameter of {name}"));
+                }
+            }
+        }
+        command.push(arg.clone());
+    }
+    let timeout = match map.get("timeout") {
+        None | Some(Value::Null) => DEFAULT_ACTION_TIMEOUT,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(t) if (1..=MAX_ACTION_TIMEOUT).contains(&t) => t,
+            _ => return err(timeout_error(&path)),
+        },
+        Some(_) => return err(timeout_error(&path)),
+    };
+    Ok(ActionCommand { command, timeout })
+}
+
+fn timeout_error(path: &str) -> String {
+    format!("{path}.timeout: must be an integer from 1 to {MAX_ACTION_TIMEOUT}")
 }
 
 fn parse_job(job: &Value, path: &str) -> Result<ScrapeJob, PaasConfigError> {
@@ -252,10 +398,14 @@ pub fn scheduler_port(target: &str) -> Option<&str> {
     (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then_some(port)
 }
 
-/// Read the file from `dir`: absent is the defaults.
-pub fn load(dir: &std::path::Path) -> Result<PaasConfig, PaasConfigError> {
+/// Read the file from `dir`, for a charm whose actions declare these parameters:
+/// absent is the defaults.
+pub fn load(
+    dir: &std::path::Path,
+    actions: Option<&IndexMap<String, Vec<String>>>,
+) -> Result<PaasConfig, PaasConfigError> {
     match std::fs::read_to_string(dir.join(FILE_NAME)) {
-        Ok(text) => parse(&text),
+        Ok(text) => parse_for(&text, actions),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PaasConfig::default()),
         Err(e) => err(format!("cannot read the file: {e}")),
     }
@@ -288,7 +438,7 @@ mod tests {
             LoggingFormat::Json
         );
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(load(dir.path()).unwrap(), PaasConfig::default());
+        assert_eq!(load(dir.path(), None).unwrap(), PaasConfig::default());
     }
 
     #[test]
@@ -408,5 +558,168 @@ mod tests {
         assert_eq!(c.scrape_jobs[1].static_configs[0].labels, None);
         assert_eq!(scheduler_port("@scheduler:9808"), Some("9808"));
         assert_eq!(scheduler_port("@scheduler:"), None);
+    }
+
+    fn declared() -> IndexMap<String, Vec<String>> {
+        [
+            ("load-sample-data", vec!["fixture", "verbosity"]),
+            ("rotate-secret-key", vec![]),
+            ("create-superuser", vec!["username", "email"]),
+        ]
+        .into_iter()
+        .map(|(n, p)| (n.to_string(), p.into_iter().map(String::from).collect()))
+        .collect()
+    }
+
+    fn action_msg(text: &str) -> String {
+        parse_for(text, Some(&declared()))
+            .unwrap_err()
+            .status_message()
+    }
+
+    #[test]
+    fn custom_actions_are_bound_to_commands() {
+        let text = "actions:\n  load-sample-data:\n    command: [python3, manage.py, loaddata, '{fixture}', '--v={{{verbosity}}}']\n";
+        let c = parse_for(text, Some(&declared())).unwrap();
+        assert_eq!(
+            c.actions["load-sample-data"],
+            ActionCommand {
+                command: vec![
+                    "python3".into(),
+                    "manage.py".into(),
+                    "loaddata".into(),
+                    "{fixture}".into(),
+                    "--v={{{verbosity}}}".into()
+                ],
+                timeout: 600
+            }
+        );
+        let c = parse_for(
+            "actions:\n  load-sample-data: {command: [x], timeout: 3600}\n",
+            Some(&declared()),
+        )
+        .unwrap();
+        assert_eq!(c.actions["load-sample-data"].timeout, 3600);
+        assert!(
+            parse_for("actions:\n", Some(&declared()))
+                .unwrap()
+                .actions
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn custom_action_errors_name_the_place() {
+        for (text, expected) in [
+            (
+                "actions:\n  migrate-all: {command: [x]}\n",
+                "actions.migrate-all: not an action of this charm",
+            ),
+            (
+                "actions:\n  create-superuser: {command: [x]}\n",
+                "actions.create-superuser: create-superuser is built in",
+            ),
+            (
+                "actions:\n  rotate-secret-key: {command: [x]}\n",
+                "actions.rotate-secret-key: rotate-secret-key is built in",
+            ),
+            (
+                "actions:\n  load-sample-data: {}\n",
+                "actions.load-sample-data.command: must be a non-empty list of strings",
+            ),
+            (
+                "actions:\n  load-sample-data: {command: []}\n",
+                "actions.load-sample-data.command: must be a non-empty list of strings",
+            ),
+            (
+                "actions:\n  load-sample-data: {command: python3 manage.py}\n",
+                "actions.load-sample-data.command: must be a non-empty list of strings",
+            ),
+            (
+                "actions:\n  load-sample-data: {command: [python3, '']}\n",
+                "actions.load-sample-data.command[1]: must be a non-empty string",
+            ),
+            (
+                "actions:\n  load-sample-data: {command: [python3, 3]}\n",
+                "actions.load-sample-data.command[1]: must be a non-empty string",
+            ),
+            (
+                "actions:\n  load-sample-data: {command: [python3, '{fixture']}\n",
+                "actions.load-sample-data.command[1]: unbalanced brace",
+            ),
+            (
+                "actions:\n  load-sample-data: {command: [python3, 'a}b']}\n",
+                "actions.load-sample-data.command[1]: unbalanced brace",
+            ),
+            (
+                "actions:\n  load-sample-data: {command: [python3, '{a{b}']}\n",
+                "actions.load-sample-data.command[1]: unbalanced brace",
+            ),
+            (
+                "actions:\n  load-sample-data: {command: [python3, '{file}']}\n",
+                "actions.load-sample-data.command[1]: {file} is not a parameter of load-sample-data",
+            ),
+            (
+                "actions:\n  load-sample-data: {command: [x], timeout: 0}\n",
+                "actions.load-sample-data.timeout: must be an integer from 1 to 3600",
+            ),
+            (
+                "actions:\n  load-sample-data: {command: [x], timeout: 3601}\n",
+                "actions.load-sample-data.timeout: must be an integer from 1 to 3600",
+            ),
+            (
+                "actions:\n  load-sample-data: {command: [x], timeout: 1.5}\n",
+                "actions.load-sample-data.timeout: must be an integer from 1 to 3600",
+            ),
+            (
+                "actions:\n  load-sample-data: {command: [x], timeout: '60'}\n",
+                "actions.load-sample-data.timeout: must be an integer from 1 to 3600",
+            ),
+            (
+                "actions:\n  load-sample-data: {command: [x], shell: true}\n",
+                "unknown key actions.load-sample-data.shell",
+            ),
+            ("actions: [x]\n", "actions: expected a mapping, got a list"),
+        ] {
+            assert_eq!(
+                action_msg(text),
+                format!("Invalid paas-config.yaml: {expected}"),
+                "{text}"
+            );
+        }
+        // Without the charm's actions, names and parameters are not checked.
+        assert!(parse("actions:\n  anything: {command: ['{x}']}\n").is_ok());
+    }
+
+    #[test]
+    fn argument_pieces() {
+        assert_eq!(
+            arg_pieces("--file={fixture}.yaml").unwrap(),
+            [
+                ArgPiece::Text("--file=".into()),
+                ArgPiece::Param("fixture"),
+                ArgPiece::Text(".yaml".into())
+            ]
+        );
+        assert_eq!(
+            arg_pieces("{{literal}}").unwrap(),
+            [ArgPiece::Text("{literal}".into())]
+        );
+        assert_eq!(
+            arg_pieces("{{{a}}}").unwrap(),
+            [
+                ArgPiece::Text("{".into()),
+                ArgPiece::Param("a"),
+                ArgPiece::Text("}".into())
+            ]
+        );
+        assert_eq!(arg_pieces("{}").unwrap(), [ArgPiece::Param("")]);
+        assert_eq!(
+            arg_pieces("plain").unwrap(),
+            [ArgPiece::Text("plain".into())]
+        );
+        for bad in ["{", "}", "a{b", "a}b", "{a{b}}"] {
+            assert_eq!(arg_pieces(bad), None, "{bad}");
+        }
     }
 }

@@ -11,6 +11,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::juju::action_params::declared_action_params;
+
 /// The `type` of a config option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,6 +72,8 @@ pub struct CharmMeta {
     pub peers: IndexMap<String, EndpointSpec>,
     pub options: IndexMap<String, OptionSpec>,
     pub actions: Vec<String>,
+    /// Each action's declared parameters (`params` keys), by action name.
+    pub action_params: IndexMap<String, Vec<String>>,
 }
 
 /// Why the metadata could not be read.
@@ -181,6 +185,7 @@ impl CharmMeta {
             provides: meta.provides,
             peers: meta.peers,
             options,
+            action_params: declared_action_params(&actions),
             actions: actions.into_keys().collect(),
         })
     }
@@ -195,6 +200,11 @@ impl CharmMeta {
             provides: c.meta.provides,
             peers: c.meta.peers,
             options: c.config.map(|c| c.options).unwrap_or_default(),
+            action_params: c
+                .actions
+                .as_ref()
+                .map(declared_action_params)
+                .unwrap_or_default(),
             actions: c
                 .actions
                 .map(|a| a.into_keys().collect())
@@ -256,6 +266,7 @@ mod tests {
             Some(Value::Bool(false))
         );
         assert_eq!(meta.actions, vec!["rotate-secret-key", "create-superuser"]);
+        assert!(meta.action_params["rotate-secret-key"].is_empty());
         assert!(meta.required_endpoint("mysql", "mysql_client").is_some());
         assert!(
             meta.required_endpoint("mysql", "postgresql_client")
@@ -276,6 +287,10 @@ mod tests {
             OptionType::Secret
         );
         assert!(meta.actions.contains(&"create-superuser".to_string()));
+        assert_eq!(
+            meta.action_params["create-superuser"],
+            ["username", "email"]
+        );
     }
 
     #[test]

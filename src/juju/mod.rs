@@ -3,6 +3,7 @@
 //! charm's own metadata ([`metadata`]). The in-memory Juju that tests and `simulate` use
 //! lives in `sim::juju`.
 
+pub mod action_params;
 pub mod context;
 pub mod metadata;
 pub mod relations;

@@ -23,6 +23,7 @@
 //! `django_charm::sim::juju`. Tests of one pure function stay beside it in `src/`.
 
 mod cos_assets;
+mod custom_actions;
 mod e2e;
 mod fake_pebble_server;
 mod fixtures;
