@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 
 use serde_json::Value;
 
-use crate::pebble::layer::{Layer, Override, Service};
+use crate::pebble::layer::{Check, Layer, Override, Service, TcpCheck};
 use crate::pyjson;
 
 /// Where the rock's original services are kept in the container (`DJANGO.md` 6.1).
@@ -77,6 +77,30 @@ pub const DJANGO_SERVICE: &str = "django";
 /// The label of the charm's layer.
 pub const LAYER_LABEL: &str = "charm";
 
+/// The check Pebble runs on Django, and what it does to `django` when the check fails.
+pub const DJANGO_CHECK: &str = "django";
+const ON_CHECK_FAILURE: &str = "restart";
+/// The port Django listens on.
+pub const DJANGO_PORT: i64 = 8000;
+
+/// `checks.django` (`DJANGO.md` 6.2): a TCP dial of Django's port every 10 s, failing
+/// after 3 misses. No `level`: Juju points the container's liveness and readiness probes
+/// at Pebble's health, and a failing `alive`/`ready` check would make Kubernetes restart
+/// the whole container while services are stopped on purpose or a long migration runs.
+fn django_check() -> Check {
+    Check {
+        override_: Some(Override::Replace),
+        period: Some("10s".into()),
+        timeout: Some("3s".into()),
+        threshold: Some(3),
+        tcp: Some(TcpCheck {
+            port: Some(DJANGO_PORT),
+            host: None,
+        }),
+        ..Check::default()
+    }
+}
+
 /// What kind of service a name denotes (matched case-insensitively).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceRole {
@@ -120,6 +144,10 @@ pub fn desired_layer(
                 if let Some(cmd) = django_command {
                     svc.command = Some(cmd.to_string());
                 }
+                // Merged into what the rock declares; ours wins for our check.
+                svc.on_check_failure
+                    .insert(DJANGO_CHECK.into(), ON_CHECK_FAILURE.into());
+                layer.checks.insert(DJANGO_CHECK.into(), django_check());
             }
             ServiceRole::Worker => svc.environment = environment.clone(),
             ServiceRole::Scheduler if is_scheduler_unit => svc.environment = environment.clone(),
@@ -174,7 +202,34 @@ services:
         );
         assert_eq!(layer.services["Celery-Beat-Scheduler"].environment, env());
         assert_eq!(layer.services["statsd-exporter"], rock()["statsd-exporter"]);
-        assert!(layer.summary.is_none() && layer.checks.is_empty() && layer.log_targets.is_empty());
+        assert!(layer.summary.is_none() && layer.log_targets.is_empty());
+    }
+
+    #[test]
+    fn django_gets_a_tcp_check_that_restarts_it() {
+        let mut rock = rock();
+        rock.get_mut("django").unwrap().on_check_failure.extend([
+            ("other".to_string(), "ignore".to_string()),
+            ("django".to_string(), "shutdown".to_string()),
+        ]);
+        let layer = desired_layer(&rock, &env(), None, true);
+        let spec = Layer::from_yaml(
+            "checks:\n  django:\n    override: replace\n    period: 10s\n    timeout: 3s\n    threshold: 3\n    tcp: {port: 8000}\n",
+        )
+        .unwrap();
+        assert_eq!(layer.checks, spec.checks, "exactly the spec's check");
+        assert_eq!(layer.checks["django"].level, None, "no level");
+        assert_eq!(
+            layer.services["django"].on_check_failure,
+            [("django", "restart"), ("other", "ignore")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into()
+        );
+        assert!(
+            layer.services["statsd-exporter"]
+                .on_check_failure
+                .is_empty()
+        );
     }
 
     #[test]

@@ -155,6 +155,41 @@ fn running_the_same_event_twice_does_no_work_the_second_time(mode: Mode) {
     assert_eq!(starts, [1, 1], "nothing restarted");
 }
 
+fn django_is_checked_and_restarted_by_pebble(mode: Mode) {
+    let mut sim = world(mode);
+    let out = run(&mut sim, "config-changed");
+    let plan = out.pebble.plan();
+    let spec = django_charm::pebble::layer::Layer::from_yaml(
+        "checks:\n  django:\n    override: replace\n    period: 10s\n    timeout: 3s\n    threshold: 3\n    tcp: {port: 8000}\n",
+    )
+    .unwrap();
+    assert_eq!(plan.checks, spec.checks);
+    assert_eq!(plan.checks["django"].level, None, "no level");
+    assert_eq!(
+        plan.services["django"].on_check_failure,
+        [("django".to_string(), "restart".to_string())].into()
+    );
+    let out = run(&mut sim, "config-changed");
+    assert!(out.ops().is_empty(), "{:?}", op_names(out.ops()));
+
+    // A deployment of a charm without the check gets it on its first reconcile after
+    // the refresh, which restarts django once; then nothing more.
+    for (label, layer) in &mut sim.pebble.layers {
+        if label == "charm" {
+            layer.checks.clear();
+            if let Some(django) = layer.services.get_mut("django") {
+                django.on_check_failure.clear();
+            }
+        }
+    }
+    assert!(sim.pebble.plan().checks.is_empty());
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(op_names(out.ops()), ["add-layer charm", "replan "]);
+    assert_eq!(out.pebble.plan().checks, spec.checks);
+    let out = run(&mut sim, "config-changed");
+    assert!(out.ops().is_empty(), "{:?}", op_names(out.ops()));
+}
+
 fn config_change_updates_the_environment_without_rechecking_gunicorn(mode: Mode) {
     let mut sim = world(mode);
     run(&mut sim, "config-changed");
@@ -999,6 +1034,7 @@ in_both_modes!(
     worked_example_of_a_first_reconcile,
     fresh_deploy_to_active,
     running_the_same_event_twice_does_no_work_the_second_time,
+    django_is_checked_and_restarted_by_pebble,
     config_change_updates_the_environment_without_rechecking_gunicorn,
     mandatory_option_missing_then_set,
     migration_failure_then_success_on_update_status,
