@@ -253,6 +253,13 @@ pub fn reconcile(
     let is_scheduler = !has_schedulers || scheduler_unit(ctx, tools)? == state.unit_number;
     let layer = desired_layer(&original, &env, rewritten.as_deref(), is_scheduler);
     let added = layer_changes_plan(&plan, &layer);
+    // The replan below restarts django when the layer changes its definition: a reload
+    // of gunicorn before it would be redundant.
+    let django_redefined = added && {
+        let mut combined = plan.clone();
+        combined.combine(&layer);
+        combined.services.get(DJANGO_SERVICE) != plan.services.get(DJANGO_SERVICE)
+    };
     if added {
         pebble.add_layer(LAYER_LABEL, &layer, true)?;
     }
@@ -280,13 +287,25 @@ pub fn reconcile(
             json_logger: state.json_logging.then(json_logger_module),
         },
     );
-    if let Some(failed) = update_gunicorn_conf(pebble, &conf, &django_command, &env)? {
-        log_failure(tools, "gunicorn configuration check", &failed, &env);
-        return blocked(tools, CHECK_CONFIG_FAILED);
-    }
+    let deferred_reload = match update_gunicorn_conf(pebble, &conf, &django_command, &env)? {
+        ConfUpdate::Rejected(failed) => {
+            log_failure(tools, "gunicorn configuration check", &failed, &env);
+            return blocked(tools, CHECK_CONFIG_FAILED);
+        }
+        ConfUpdate::Written(Some(reload)) if django_redefined => Some(reload),
+        ConfUpdate::Written(Some(reload)) => {
+            reload_django(pebble, reload)?;
+            None
+        }
+        ConfUpdate::Written(None) | ConfUpdate::Unchanged => None,
+    };
 
     // 8. Migrations.
     if let Some((command, failed)) = run_migrations(pebble, &env)? {
+        // No replan follows: the running django still needs the new file.
+        if let Some(reload) = deferred_reload {
+            reload_django(pebble, reload)?;
+        }
         log_failure(
             tools,
             &format!("database migration ({})", command.join(" ")),
@@ -354,23 +373,39 @@ fn log_failure(
     log(tools, LogLevel::Error, &message);
 }
 
-/// Write `gunicorn.conf.py` when its content changes, check it, and reload a running
-/// `django` (`DJANGO.md` 7.3): a restart when the logger settings changed (gunicorn keeps
-/// its logger across `SIGHUP`), a `SIGHUP` otherwise. `Some(output)` of the check when it
-/// failed (the old file is then restored).
+/// How the running `django` takes a new `gunicorn.conf.py`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reload {
+    /// `SIGHUP`: gunicorn rereads its configuration and replaces its workers.
+    Signal,
+    /// A restart: gunicorn keeps the logger it started with across a `SIGHUP`.
+    Restart,
+}
+
+/// What became of `gunicorn.conf.py`.
+enum ConfUpdate {
+    /// The file already had this content.
+    Unchanged,
+    /// Written and checked; how a running `django` takes it (`None`: it is not running).
+    Written(Option<Reload>),
+    /// The check failed (its output here); the old file is back.
+    Rejected(ExecOutput),
+}
+
+/// Write `gunicorn.conf.py` when its content changes and check it (`DJANGO.md` 7.3).
 fn update_gunicorn_conf(
     pebble: &mut dyn Pebble,
     content: &str,
     django_command: &str,
     env: &BTreeMap<String, String>,
-) -> Result<Option<ExecOutput>, HookError> {
+) -> Result<ConfUpdate, HookError> {
     let previous = match pebble.pull(GUNICORN_CONF_PATH) {
         Ok(bytes) => Some(bytes),
         Err(e) if e.is_not_found() => None,
         Err(e) => return Err(e.into()),
     };
     if previous.as_deref() == Some(content.as_bytes()) {
-        return Ok(None);
+        return Ok(ConfUpdate::Unchanged);
     }
     let django_running = pebble
         .services(&[DJANGO_SERVICE.to_string()])?
@@ -401,18 +436,30 @@ fn update_gunicorn_conf(
             None => pebble.remove_path(GUNICORN_CONF_PATH, false)?,
         }
         remove_conf_bytecode(pebble)?;
-        return Ok(Some(out));
+        return Ok(ConfUpdate::Rejected(out));
     }
-    if django_running {
-        let old = previous.as_deref().map(String::from_utf8_lossy);
-        let django = [DJANGO_SERVICE.to_string()];
+    if !django_running {
+        return Ok(ConfUpdate::Written(None));
+    }
+    let old = previous.as_deref().map(String::from_utf8_lossy);
+    Ok(ConfUpdate::Written(Some(
         if logger_settings(old.as_deref().unwrap_or("")) != logger_settings(content) {
-            pebble.service_action(ServiceAction::Restart, &django)?;
+            Reload::Restart
         } else {
-            pebble.send_signal("SIGHUP", &django)?;
-        }
+            Reload::Signal
+        },
+    )))
+}
+
+/// Make the running `django` take its new `gunicorn.conf.py`.
+fn reload_django(pebble: &mut dyn Pebble, reload: Reload) -> Result<(), PebbleError> {
+    let django = [DJANGO_SERVICE.to_string()];
+    match reload {
+        Reload::Signal => pebble.send_signal("SIGHUP", &django),
+        Reload::Restart => pebble
+            .service_action(ServiceAction::Restart, &django)
+            .map(|_| ()),
     }
-    Ok(None)
 }
 
 /// Remove Python's cached bytecode of `gunicorn.conf.py`. The cache is keyed on the

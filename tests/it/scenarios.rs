@@ -190,6 +190,48 @@ fn django_is_checked_and_restarted_by_pebble(mode: Mode) {
     assert!(out.ops().is_empty(), "{:?}", op_names(out.ops()));
 }
 
+fn no_reload_of_django_when_the_replan_restarts_it(mode: Mode) {
+    let mut sim = world(mode);
+    run(&mut sim, "config-changed");
+    // The environment (layer) and the file change together: the replan restarts django
+    // with the new file, so no SIGHUP before it.
+    sim.juju.config.insert("token".into(), "xyz".into());
+    sim.juju.config.insert("webserver-workers".into(), 3.into());
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(
+        op_names(out.ops()),
+        [
+            "add-layer charm",
+            "write /django/gunicorn.conf.py",
+            CHECK_CONFIG,
+            "replan "
+        ]
+    );
+    // When a failed migration stops the reconcile before its replan, the skipped SIGHUP
+    // comes right after the status file says FAILED.
+    sim.pebble = std::mem::take(&mut sim.pebble)
+        .with_file("/tmp/django/state/database-migration-status", "PENDING");
+    sim.pebble.exec_rules.push(
+        ExecRule::exact(["python3", "manage.py", "migrate"])
+            .exit_code(1)
+            .stderr("no database"),
+    );
+    sim.juju.config.insert("token".into(), "abc".into());
+    sim.juju.config.insert("webserver-workers".into(), 2.into());
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(
+        op_names(out.ops()),
+        [
+            "add-layer charm",
+            "write /django/gunicorn.conf.py",
+            CHECK_CONFIG,
+            "exec python3 manage.py migrate",
+            "write /tmp/django/state/database-migration-status FAILED",
+            "signal SIGHUP django"
+        ]
+    );
+}
+
 fn config_change_updates_the_environment_without_rechecking_gunicorn(mode: Mode) {
     let mut sim = world(mode);
     run(&mut sim, "config-changed");
@@ -1035,6 +1077,7 @@ in_both_modes!(
     fresh_deploy_to_active,
     running_the_same_event_twice_does_no_work_the_second_time,
     django_is_checked_and_restarted_by_pebble,
+    no_reload_of_django_when_the_replan_restarts_it,
     config_change_updates_the_environment_without_rechecking_gunicorn,
     mandatory_option_missing_then_set,
     migration_failure_then_success_on_update_status,
