@@ -13,11 +13,12 @@ pub(super) const TRACING_VARS: [(&str, &str); 2] = [
 const TRACING_GUNICORN: &str = "from opentelemetry import trace\nfrom opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter\nfrom opentelemetry.sdk.trace import TracerProvider\nfrom opentelemetry.sdk.trace.export import BatchSpanProcessor\n\nbind = ['0.0.0.0:8000']\nchdir = '/django/app'\naccesslog = '-'\nerrorlog = '-'\nstatsd_host = 'localhost:9125'\ncontrol_socket = '/tmp/gunicorn.ctl'\naccess_log_format = '%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\" %({x-request-id}o)s'\n\n\ndef post_fork(server, worker):\n    trace.set_tracer_provider(TracerProvider())\n    span_processor = BatchSpanProcessor(OTLPSpanExporter())\n    trace.get_tracer_provider().add_span_processor(span_processor)\n";
 /// A changed `gunicorn.conf.py` and environment on a running app: new layer, the file
 /// written, checked and `django` reloaded, then the replan.
-const NEW_LAYER_AND_GUNICORN: [&str; 5] = [
+/// The tracing variables change the layer and the file: the replan restarts django with
+/// the new file, so no SIGHUP comes before it.
+const NEW_LAYER_AND_GUNICORN: [&str; 4] = [
     "add-layer charm",
     "write /django/gunicorn.conf.py",
     CHECK_CONFIG,
-    "signal SIGHUP django",
     "replan ",
 ];
 
