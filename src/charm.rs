@@ -5,8 +5,10 @@
 
 use crate::actions;
 use crate::cos;
+use crate::django::layer::DJANGO_CHECK;
 use crate::django::migrations::MigrationStatus;
-use crate::hook::{Hook, HookError, log};
+use crate::health::{self, Verdict};
+use crate::hook::{Hook, HookError, log, set_status};
 use crate::integrations::databases;
 use crate::integrations::ingress;
 use crate::integrations::kind::{IntegrationKind, Reaction, spec_of};
@@ -25,7 +27,9 @@ use crate::reconcile::{
     APP_PORT, ReconcileOptions, check_state, publish_ingress, read_migration_status, reconcile,
     write_ingress_data,
 };
-use crate::state::{PEER_ENDPOINT, SECRET_KEY_FIELD, base_url, gather, relation_ids, the_relation};
+use crate::state::{
+    CharmState, PEER_ENDPOINT, SECRET_KEY_FIELD, base_url, gather, relation_ids, the_relation,
+};
 
 /// The workload container.
 pub const CONTAINER: &str = "django-app";
@@ -62,8 +66,22 @@ fn ignore(hook: &mut Hook<'_>) -> Result<(), HookError> {
 fn is_ignored(event: &Event) -> bool {
     match event {
         Event::Unknown(_) => true,
-        Event::Workload { kind, .. } => !matches!(kind, WorkloadKind::PebbleReady),
+        Event::Workload { kind, .. } => {
+            !matches!(kind, WorkloadKind::PebbleReady) && django_check_event(kind).is_none()
+        }
         _ => false,
+    }
+}
+
+/// `pebble-check-failed` / `-recovered` of the `django` check.
+fn django_check_event(kind: &WorkloadKind) -> Option<()> {
+    match kind {
+        WorkloadKind::CheckFailed { check } | WorkloadKind::CheckRecovered { check }
+            if check.as_deref() == Some(DJANGO_CHECK) =>
+        {
+            Some(())
+        }
+        _ => None,
     }
 }
 
@@ -107,6 +125,13 @@ fn handle(hook: &mut Hook<'_>) -> Result<(), HookError> {
                 observability::update_logging(hook, false)
             }
             WorkloadKind::PebbleReady => Ok(()),
+            kind if container == CONTAINER && django_check_event(kind).is_some() => {
+                let state = gather(hook.ctx, hook.project, hook.tools)?;
+                if check_state(&state, hook.tools, hook.pebble)? {
+                    evaluate_health(hook, &state)?;
+                }
+                Ok(())
+            }
             _ => ignore(hook),
         },
         Event::ConfigChanged => {
@@ -153,21 +178,57 @@ pub fn full_reconcile(hook: &mut Hook<'_>, force_migrations: bool) -> Result<(),
     .map(|_| ())
 }
 
-/// `update-status`: the state check; a failed migration is retried; ingress data is
-/// published again.
+/// The application's health between reconciles (`health`): reads the unit's status and,
+/// when the evaluation owns it, the services and the `django` check (a request that
+/// fails leaves the status as it is). `true` when it ran a reconcile to Active.
+fn evaluate_health(hook: &mut Hook<'_>, state: &CharmState) -> Result<bool, HookError> {
+    let Some(current) = hook.tools.unit_status()? else {
+        return Ok(false);
+    };
+    if !health::owns(&current) {
+        return Ok(false);
+    }
+    let Ok(services) = hook.pebble.services(&[]) else {
+        return Ok(false);
+    };
+    let Ok(checks) = hook.pebble.checks(None, &[DJANGO_CHECK.to_string()]) else {
+        return Ok(false);
+    };
+    let check = checks.iter().find(|c| c.name == DJANGO_CHECK);
+    match health::verdict(&current, &services, check) {
+        Verdict::Keep => Ok(false),
+        Verdict::Set(status) => {
+            set_status(hook.tools, state.leader, &status)?;
+            Ok(false)
+        }
+        Verdict::Reconcile => Ok(reconcile(
+            hook.ctx,
+            state,
+            hook.tools,
+            hook.pebble,
+            ReconcileOptions::default(),
+        )?),
+    }
+}
+
+/// `update-status`: the state check; a failed migration is retried, or else the
+/// application's health is evaluated; ingress data is published again.
 fn update_status(hook: &mut Hook<'_>) -> Result<(), HookError> {
     let state = gather(hook.ctx, hook.project, hook.tools)?;
     if !check_state(&state, hook.tools, hook.pebble)? {
         return Ok(());
     }
-    let published = read_migration_status(hook.pebble) == MigrationStatus::Failed
-        && reconcile(
+    let published = if read_migration_status(hook.pebble) == MigrationStatus::Failed {
+        reconcile(
             hook.ctx,
             &state,
             hook.tools,
             hook.pebble,
             ReconcileOptions::default(),
-        )?;
+        )?
+    } else {
+        evaluate_health(hook, &state)?
+    };
     // A completed reconcile has just published it; otherwise publish on the relation the
     // gather found.
     if !published && let Some(rel) = &state.ingress.relation {

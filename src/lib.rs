@@ -16,7 +16,8 @@
 //!   layer, `gunicorn.conf.py`, migrations, statuses, `paas-config.yaml`.
 //! * [`integrations`]: one module per relation (parse → env → what we write).
 //! * [`cos`]: the observability assets and relation data (pure).
-//! * [`reconcile`]: the apply shell; [`observability`]: publishing the COS data.
+//! * [`reconcile`]: the apply shell; [`health`]: the application's health between
+//!   reconciles; [`observability`]: publishing the COS data.
 //! * [`hook`]: what every hook works with ([`hook::Hook`], [`hook::HookError`], logging,
 //!   the status write): a leaf any module may import.
 //! * [`charm`]: event routing and the error policy; [`actions`]: the actions, as a table.
@@ -28,6 +29,7 @@ pub mod actions;
 pub mod charm;
 pub mod cos;
 pub mod django;
+pub mod health;
 pub mod hook;
 pub mod integrations;
 pub mod juju;

@@ -519,6 +519,28 @@ impl<R: ToolRunner + ?Sized> HookTools<R> {
         self.must("status-set", &a, None).map(|_| ())
     }
 
+    /// `status-get --include-data --format=json --application=false`: this unit's
+    /// status; `None` for one the charm never sets (`unknown`, `error`, ...).
+    pub fn unit_status(&mut self) -> Result<Option<Status>> {
+        let a = args(["--include-data", "--format=json", "--application=false"]);
+        let shown: Option<Value> = self.json("status-get", &a)?;
+        let Some(shown) = shown else {
+            return Ok(None);
+        };
+        let kind = match shown.get("status").and_then(Value::as_str) {
+            Some("active") => StatusKind::Active,
+            Some("blocked") => StatusKind::Blocked,
+            Some("waiting") => StatusKind::Waiting,
+            Some("maintenance") => StatusKind::Maintenance,
+            _ => return Ok(None),
+        };
+        let message = shown
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        Ok(Some(Status::new(kind, message)))
+    }
+
     /// `juju-log --log-level LEVEL -- message`.
     pub fn juju_log(&mut self, level: LogLevel, message: &str) -> Result<()> {
         // Juju caps one message; split long ones rather than lose them.
