@@ -61,6 +61,10 @@ fn simulate(state: Option<PathBuf>, event: Option<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = sim.check_charmcraft() {
+        eprintln!("simulate: {e}");
+        return ExitCode::from(2);
+    }
     let event = event.unwrap_or_else(|| sim.event.clone());
     match sim.run(&event) {
         Ok(outcome) => {

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::juju::context::RelationId;
+use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{Databag, Status, ToolOutput, ToolRunner};
 
 mod tools;
@@ -40,6 +41,15 @@ pub struct RelationState {
     pub local_unit_data: Databag,
     /// Our application databag (for a peer relation, the one all units share).
     pub local_app_data: Databag,
+}
+
+/// The defaults of a charm's options, by name: what `config-get` answers for an option
+/// that is not set ([`JujuState::config_defaults`]).
+pub fn option_defaults(meta: &CharmMeta) -> serde_json::Map<String, Value> {
+    meta.options
+        .iter()
+        .filter_map(|(name, option)| Some((name.clone(), option.default.clone()?)))
+        .collect()
 }
 
 /// A databag from pairs, in order: how fixtures write relation data and secret contents.
@@ -226,7 +236,13 @@ pub struct JujuState {
     pub unit: String,
     pub model_uuid: String,
     pub leader: bool,
+    /// The options set (`juju config`), as written: what the operator chose.
     pub config: serde_json::Map<String, Value>,
+    /// The defaults of the charm's options, from its metadata: `config-get` answers
+    /// with them for options `config` does not set, as Juju does. A simulation fills
+    /// them in from its `charmcraft.yaml`.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub config_defaults: serde_json::Map<String, Value>,
     pub relations: Vec<RelationState>,
     pub secrets: Vec<SecretState>,
     /// Binding → bind address (`network-get`).
@@ -256,6 +272,18 @@ impl JujuState {
     /// The application name (the unit name before `/`).
     pub fn app(&self) -> &str {
         self.unit.split('/').next().unwrap_or(&self.unit)
+    }
+
+    /// What `config-get` prints: the options set, and the default of every option not
+    /// set that has one.
+    pub fn effective_config(&self) -> serde_json::Map<String, Value> {
+        let mut config = self.config.clone();
+        for (key, default) in &self.config_defaults {
+            if !config.contains_key(key) {
+                config.insert(key.clone(), default.clone());
+            }
+        }
+        config
     }
 
     pub fn relation(&self, endpoint: &str) -> Option<&RelationState> {
@@ -340,6 +368,36 @@ mod tests {
         let mut s = state();
         s.leader = leader;
         HookTools::new(MemoryJuju::new(s, HookScope::default()))
+    }
+
+    #[test]
+    fn config_get_answers_unset_options_with_their_defaults() {
+        let mut s = state();
+        s.config_defaults = serde_json::json!({"django-debug": true, "greeting": "hello"})
+            .as_object()
+            .unwrap()
+            .clone();
+        let mut t = HookTools::new(MemoryJuju::new(s, HookScope::default()));
+        let config = t.config_get().unwrap();
+        assert_eq!(config["token"], "abc");
+        assert_eq!(
+            config["django-debug"], false,
+            "a set value beats the default"
+        );
+        assert_eq!(config["greeting"], "hello");
+        let one = |key: &str| {
+            let out = run_tool(
+                &mut t.runner().state.clone(),
+                &HookScope::default(),
+                "config-get",
+                &[key.to_string(), "--format=json".to_string()],
+                None,
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(one("greeting"), "\"hello\"\n");
+        assert_eq!(one("motto"), "null\n");
+        assert!(!t.runner().state.config.contains_key("greeting"));
     }
 
     #[test]

@@ -82,12 +82,44 @@ pub struct Outcome {
     first_op: usize,
 }
 
+/// Why `simulate` refuses a `charmcraft.yaml` that still uses charmcraft extensions.
+pub const EXTENSIONS_REFUSED: &str = "charmcraft.yaml uses extensions; this charm replaces the \
+     django-framework extension: use the expanded form (charmcraft expand-extensions)";
+
 impl Simulation {
     pub fn from_yaml(text: &str) -> Result<Simulation, String> {
-        serde_saphyr::from_str(text).map_err(|e| format!("invalid simulation state: {e}"))
+        let sim: Simulation =
+            serde_saphyr::from_str(text).map_err(|e| format!("invalid simulation state: {e}"))?;
+        if !sim.juju.config_defaults.is_empty() {
+            return Err(
+                "invalid simulation state: juju.config-defaults is not part of a state: \
+                 the option defaults come from charmcraft.yaml"
+                    .to_string(),
+            );
+        }
+        Ok(sim)
+    }
+
+    /// Refuse a `charmcraft.yaml` with a top-level `extensions:` key: the extension
+    /// would give the charm its container, peer relation and options, which this charm
+    /// only knows in their expanded form, so running it would show a charm Juju never
+    /// runs.
+    pub fn check_charmcraft(&self) -> Result<(), String> {
+        let Some(text) = self.charmcraft.as_deref() else {
+            return Ok(());
+        };
+        // A text that is not a mapping is left for the metadata parser to report.
+        let uses_extensions = serde_saphyr::from_str::<serde_json::Value>(text)
+            .ok()
+            .is_some_and(|project| project.get("extensions").is_some());
+        if uses_extensions {
+            return Err(EXTENSIONS_REFUSED.to_string());
+        }
+        Ok(())
     }
 
     pub fn project(&self) -> Result<Project, String> {
+        self.check_charmcraft()?;
         Project::from_texts(
             self.charmcraft.as_deref().unwrap_or(CHARMCRAFT_YAML),
             self.paas_config.as_deref(),
@@ -184,6 +216,8 @@ impl Simulation {
     {
         let project = self.project()?;
         let env = self.hook_env(event, &project.meta);
+        // Juju answers `config-get` with the metadata's defaults for options not set.
+        self.juju.config_defaults = crate::sim::juju::option_defaults(&project.meta);
         // An action runs with its parameters; none given means none.
         if env["JUJU_DISPATCH_PATH"].starts_with("actions/") && self.juju.action.is_none() {
             self.juju.action = Some(crate::sim::juju::ActionState::default());
@@ -339,5 +373,56 @@ fn describe_op(op: &PebbleOp) -> String {
         PebbleOp::Signal { signal, services } => {
             format!("signal {signal} to {}", services.join(", "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_answers_config_get_with_the_metadata_defaults_under_the_state_config() {
+        let mut sim = Simulation::from_yaml(EXAMPLE).unwrap();
+        sim.juju.config.shift_remove("django-debug");
+        let written = sim.juju.config.clone();
+        let outcome = sim.run("config-changed").unwrap();
+        assert_eq!(outcome.django_env()["DJANGO_DEBUG"], "false");
+        assert_eq!(
+            outcome.juju.config, written,
+            "the state's config stays as written"
+        );
+        assert_eq!(
+            outcome.juju.config_defaults,
+            *serde_json::json!({"django-debug": false})
+                .as_object()
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn a_state_cannot_write_the_defaults_itself() {
+        let err =
+            Simulation::from_yaml("juju:\n  config-defaults: {django-debug: true}\n").unwrap_err();
+        assert!(
+            err.contains("juju.config-defaults is not part of a state"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_charmcraft_yaml_with_extensions_is_refused() {
+        let mut sim = Simulation::from_yaml(EXAMPLE).unwrap();
+        assert_eq!(sim.check_charmcraft(), Ok(()));
+        sim.charmcraft = Some(CHARMCRAFT_YAML.to_string());
+        assert_eq!(sim.check_charmcraft(), Ok(()));
+        sim.charmcraft = Some("name: blog\nextensions: [django-framework]\n".into());
+        assert_eq!(sim.check_charmcraft(), Err(EXTENSIONS_REFUSED.to_string()));
+        assert_eq!(
+            sim.run("config-changed").unwrap_err(),
+            EXTENSIONS_REFUSED.to_string()
+        );
+        // A key of the same name deeper down is not the extensions list.
+        sim.charmcraft = Some("name: blog\nparts:\n  x:\n    extensions: []\n".into());
+        assert_eq!(sim.check_charmcraft(), Ok(()));
     }
 }

@@ -11,7 +11,10 @@
 //!
 //! Unlike the real daemon nothing runs: a service "starts" unless it is listed in
 //! [`PebbleModel::failing_services`], and an exec answers from
-//! [`PebbleModel::exec_rules`] (exit 0 with no output when no rule matches).
+//! [`PebbleModel::exec_rules`] (exit 0 with no output when no rule matches). Like the
+//! daemon, an exec is refused up front when its program or user is not in the container
+//! (see [`PebbleModel`] for what the model takes to be installed), and fails when the
+//! command outlives its timeout ([`ExecRule::runs_for`]).
 
 mod client;
 mod exec;
@@ -19,6 +22,7 @@ mod files;
 mod services;
 
 pub use client::MemoryPebble;
+pub use exec::{BASE_EXECUTABLES, BASE_USERS, DAEMON_PATH, ExecRule, ExecRun};
 pub mod util;
 pub mod validate;
 
@@ -306,81 +310,6 @@ impl FsEntry {
     }
 }
 
-/// A scripted answer to exec: commands whose argv equals `argv` (or starts with it,
-/// with `prefix`) exit with `exit_code` and print `stdout`/`stderr`. With `echo_stdin`
-/// the command's stdin is appended to its stdout, like `cat`. `creates` lists files the
-/// command leaves behind (path -> content, parents made as needed), like the bytecode a
-/// Python program caches.
-///
-/// When several rules match, the most specific wins: exact before prefix, longer
-/// prefix before shorter, later rule before earlier.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
-pub struct ExecRule {
-    pub argv: Vec<String>,
-    pub prefix: bool,
-    pub exit_code: i64,
-    #[serde(skip_serializing_if = "FileContent::is_empty")]
-    pub stdout: FileContent,
-    #[serde(skip_serializing_if = "FileContent::is_empty")]
-    pub stderr: FileContent,
-    pub echo_stdin: bool,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub creates: BTreeMap<String, FileContent>,
-}
-
-impl ExecRule {
-    /// A rule for exactly this argv.
-    pub fn exact<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Self {
-        ExecRule {
-            argv: argv.into_iter().map(Into::into).collect(),
-            ..ExecRule::default()
-        }
-    }
-
-    /// A rule for every argv starting with these words.
-    pub fn prefix<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Self {
-        ExecRule {
-            prefix: true,
-            ..ExecRule::exact(argv)
-        }
-    }
-
-    pub fn exit_code(mut self, code: i64) -> Self {
-        self.exit_code = code;
-        self
-    }
-
-    pub fn stdout(mut self, text: impl Into<FileContent>) -> Self {
-        self.stdout = text.into();
-        self
-    }
-
-    pub fn stderr(mut self, text: impl Into<FileContent>) -> Self {
-        self.stderr = text.into();
-        self
-    }
-
-    pub fn echo_stdin(mut self) -> Self {
-        self.echo_stdin = true;
-        self
-    }
-
-    pub fn creates(mut self, path: &str, content: impl Into<FileContent>) -> Self {
-        self.creates.insert(path.to_string(), content.into());
-        self
-    }
-
-    /// How specifically the rule matches `argv` (`None`: not at all).
-    fn specificity(&self, argv: &[String]) -> Option<usize> {
-        if self.prefix {
-            argv.starts_with(&self.argv).then_some(self.argv.len())
-        } else {
-            (argv == self.argv.as_slice()).then_some(usize::MAX)
-        }
-    }
-}
-
 /// One request a client made that changes the container, in the order they came.
 ///
 /// Every such request is logged whether or not Pebble accepted it (a refused layer is
@@ -497,6 +426,22 @@ impl ModelChange {
 }
 
 /// The state of one Pebble daemon. See the module documentation.
+///
+/// What the container holds, for exec's up-front checks (`POST /v1/exec` answers 400
+/// `cannot find executable "X"`, `user: unknown user X`, `group: unknown group X`):
+///
+/// - A program is installed when it is one of [`BASE_EXECUTABLES`] (Python and the
+///   shell utilities every Django rock has), listed in [`executables`](Self::executables),
+///   run by a service of the plan (a rock ships what its plan runs), or a file of
+///   [`files`](Self::files) with an execute bit. A command that an [`ExecRule`] answers
+///   is found too: a scripted command stands for an installed program. As in Pebble, a
+///   bare name is looked up on the daemon's PATH ([`DAEMON_PATH`], not the exec's
+///   environment), a name with a slash is taken as is (relative to `/`), and `/bin`,
+///   `/sbin` are the same directories as `/usr/bin`, `/usr/sbin` (Ubuntu's merged
+///   `/usr`).
+/// - A user exists when it is one of [`BASE_USERS`] (`root`, `_daemon_`) or listed in
+///   [`users`](Self::users); a group when it is one of those users' own groups or listed
+///   in [`groups`](Self::groups).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 pub struct PebbleModel {
@@ -510,6 +455,16 @@ pub struct PebbleModel {
     /// implicitly (root-owned, 755); `/` always exists.
     pub files: BTreeMap<String, FsEntry>,
     pub exec_rules: Vec<ExecRule>,
+    /// Programs installed besides [`BASE_EXECUTABLES`]: absolute paths, or bare names for
+    /// programs in `/usr/bin`.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub executables: BTreeSet<String>,
+    /// Users besides [`BASE_USERS`], each with a group of its own name.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub users: BTreeSet<String>,
+    /// Groups besides the users' own.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub groups: BTreeSet<String>,
     /// Services whose start fails (they exit at once with code 1 and go to backoff).
     pub failing_services: BTreeSet<String>,
     pub changes: Vec<ModelChange>,
@@ -524,6 +479,9 @@ impl Default for PebbleModel {
             services: BTreeMap::new(),
             files: BTreeMap::new(),
             exec_rules: Vec::new(),
+            executables: BTreeSet::new(),
+            users: BTreeSet::new(),
+            groups: BTreeSet::new(),
             failing_services: BTreeSet::new(),
             changes: Vec::new(),
             ops: Vec::new(),
@@ -691,6 +649,18 @@ impl PebbleModel {
 
     pub fn with_exec(mut self, rule: ExecRule) -> Self {
         self.exec_rules.push(rule);
+        self
+    }
+
+    /// An installed program (an absolute path, or a bare name for `/usr/bin/NAME`).
+    pub fn with_executable(mut self, program: &str) -> Self {
+        self.executables.insert(program.to_string());
+        self
+    }
+
+    /// A user (and its own group).
+    pub fn with_user(mut self, name: &str) -> Self {
+        self.users.insert(name.to_string());
         self
     }
 

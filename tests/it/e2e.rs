@@ -214,6 +214,93 @@ fn simulate_runs_the_embedded_example_and_a_state_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
 
+/// A `simulate` state: the embedded example with `charmcraft` as its project file and
+/// `juju_lines` (indented for the `juju:` mapping) added to its Juju side.
+fn example_state(charmcraft: &str, juju_lines: &str) -> String {
+    let example =
+        django_charm::sim::EXAMPLE.replacen("juju:\n", &format!("juju:\n{juju_lines}"), 1);
+    let indented: String = charmcraft.lines().map(|l| format!("  {l}\n")).collect();
+    format!("{example}charmcraft: |\n{indented}")
+}
+
+fn simulate(state_text: &str, event: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.yaml");
+    std::fs::write(&state, state_text).unwrap();
+    std::process::Command::new(charm_under_test().binary)
+        .args(["simulate", "--state"])
+        .arg(&state)
+        .args(["--event", event])
+        .output()
+        .unwrap()
+}
+
+/// A project that still uses the django-framework extension is refused: without the
+/// expanded container, peer relation and options, the run would show a charm that Juju
+/// never runs.
+#[test]
+fn simulate_refuses_a_charmcraft_yaml_that_uses_extensions() {
+    let charmcraft = "name: django-k8s\ntype: charm\nbase: ubuntu@22.04\n\
+                      extensions:\n  - django-framework\nsummary: A Django app\n";
+    let out = simulate(&example_state(charmcraft, ""), "config-changed");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "simulate: charmcraft.yaml uses extensions; this charm replaces the django-framework \
+         extension: use the expanded form (charmcraft expand-extensions)\n"
+    );
+    assert!(out.stdout.is_empty(), "nothing ran");
+
+    // The expanded form runs.
+    let out = simulate(&example_state(&repo_charmcraft(), ""), "config-changed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An action the state's `charmcraft.yaml` declares runs as an action, with the state's
+/// `action.params`.
+#[test]
+fn simulate_runs_an_action_of_the_states_charmcraft_yaml_with_its_params() {
+    let state = example_state(
+        &repo_charmcraft(),
+        "  action: {params: {username: admin, email: admin@example.com}}\n",
+    );
+    let out = simulate(&state, "create-superuser");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("event: create-superuser\n"), "{text}");
+    assert!(text.contains("): action-get "), "ran as an action: {text}");
+    assert!(
+        text.contains(
+            "  exec [\"python3\", \"manage.py\", \"createsuperuser\", \"--noinput\"] in /django/app\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("\naction:\n  result password="), "{text}");
+
+    // The report does not show an exec's environment; the same state run in process
+    // shows the parameters reached the command.
+    let mut sim = django_charm::sim::Simulation::from_yaml(&state).unwrap();
+    let outcome = sim.run("create-superuser").unwrap();
+    let env = outcome
+        .ops()
+        .iter()
+        .find_map(|op| match op {
+            django_charm::sim::pebble::PebbleOp::Exec { environment, .. } => Some(environment),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(env["DJANGO_SUPERUSER_USERNAME"], "admin");
+    assert_eq!(env["DJANGO_SUPERUSER_EMAIL"], "admin@example.com");
+}
+
 /// The charm `charmcraft pack` made (CI's real-pack step sets `PACKED_CHARM_DIR` to it,
 /// unpacked): the files charmcraft generated say what `charmcraft.yaml` says, as the
 /// harness lays it out for every other test, and it ships what Juju runs and nothing of

@@ -652,6 +652,106 @@ fn exec_with_merged_stderr_uses_stdio_only() {
 }
 
 #[test]
+fn exec_refuses_a_missing_program_or_an_unknown_user_with_a_400() {
+    let model = PebbleModel::new().with_layer(
+        "rock",
+        django_charm::pebble::Layer::from_yaml(
+            "services:\n  web:\n    override: replace\n    command: /bin/web\n    user: web\n",
+        )
+        .unwrap(),
+    );
+    let (_dir, fake) = FakePebble::start_in_temp_dir(model);
+    let mut conn = Connection::open(fake.socket_path());
+    let mut refused = |body: Value| {
+        let response = conn.post_json("/v1/exec", &body);
+        let envelope = response.json();
+        assert_eq!(envelope["status"], "Bad Request", "{envelope}");
+        (response.status, error_message(&response))
+    };
+    assert_eq!(
+        refused(json!({"command": ["nope", "--version"], "split-stderr": true})),
+        (400, "cannot find executable \"nope\"".into())
+    );
+    assert_eq!(
+        refused(json!({"command": ["/usr/local/bin/nope"]})),
+        (400, "cannot find executable \"/usr/local/bin/nope\"".into())
+    );
+    // Pebble looks for the program before it resolves the service context.
+    assert_eq!(
+        refused(json!({"command": ["nope"], "service-context": "ghost"})),
+        (400, "cannot find executable \"nope\"".into())
+    );
+    assert_eq!(
+        refused(json!({"command": ["python3"], "user": "bob"})),
+        (400, "user: unknown user bob".into())
+    );
+    assert_eq!(
+        refused(json!({"command": ["python3"], "user": "_daemon_", "group": "wheel"})),
+        (400, "group: unknown group wheel".into())
+    );
+    // The service's user counts like the request's own.
+    assert_eq!(
+        refused(json!({"command": ["/bin/web"], "service-context": "web"})),
+        (400, "user: unknown user web".into())
+    );
+    assert!(
+        fake.model().changes.is_empty(),
+        "no change for a refused exec"
+    );
+    assert!(fake.model().exec_commands().is_empty());
+}
+
+#[test]
+fn an_exec_past_its_timeout_sends_its_output_then_fails_its_change() {
+    let model = PebbleModel::new().with_exec(
+        ExecRule::exact(["python3", "manage.py", "migrate"])
+            .stdout("Operations to perform:\n")
+            .stderr("waiting for the database\n")
+            .runs_for(Duration::from_secs(30)),
+    );
+    let (_dir, fake) = FakePebble::start_in_temp_dir(model);
+    let socket = fake.socket_path().to_path_buf();
+    let mut conn = Connection::open(&socket);
+    let body = conn
+        .post_json(
+            "/v1/exec",
+            &json!({"command": ["python3", "manage.py", "migrate"], "timeout": "0.300s",
+                    "split-stderr": true}),
+        )
+        .json();
+    let change = body["change"].as_str().unwrap().to_string();
+    let task = body["result"]["task-id"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    let _control = websocket(&socket, &task, "control");
+    let mut stdio = websocket(&socket, &task, "stdio");
+    let mut stderr = websocket(&socket, &task, "stderr");
+    stdio.send(Message::text(r#"{"command":"end"}"#)).unwrap();
+    assert_eq!(read_until_end(&mut stdio), b"Operations to perform:\n");
+    assert_eq!(read_until_end(&mut stderr), b"waiting for the database\n");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "the command ran until its timeout"
+    );
+    let waited = conn.get(&format!("/v1/changes/{change}/wait?timeout=10s"));
+    let result = &waited.json()["result"];
+    assert_eq!(result["status"], "Error");
+    assert_eq!(
+        result["err"],
+        "cannot perform the following tasks:\n- Execute command \"python3\" \
+         (timed out after 300ms: context deadline exceeded)"
+    );
+    assert_eq!(result["tasks"][0]["data"]["exit-code"], -1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "not its whole run"
+    );
+    assert_eq!(
+        fake.model().exec_commands(),
+        [["python3", "manage.py", "migrate"]]
+    );
+}
+
+#[test]
 fn an_exec_nobody_connects_to_times_out() {
     let (_dir, fake) = FakePebble::start_in_temp_dir(PebbleModel::new());
     let mut conn = Connection::open(fake.socket_path());
@@ -677,7 +777,10 @@ fn an_exec_nobody_connects_to_times_out() {
     assert_eq!(result["status"], "Error");
     assert_eq!(
         result["err"],
-        format!("exec {task}: timeout waiting for websocket connections")
+        format!(
+            "cannot perform the following tasks:\n- Execute command \"true\" \
+             (exec {task}: timeout waiting for websocket connections: context deadline exceeded)"
+        )
     );
     assert!(started.elapsed() >= Duration::from_secs(4));
     assert!(

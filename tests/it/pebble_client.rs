@@ -1066,6 +1066,76 @@ fn exec_in_a_missing_working_dir_is_an_api_error() {
     assert!(fake.model().exec_commands().is_empty(), "nothing ran");
 }
 
+#[test]
+fn exec_of_a_missing_program_is_an_api_error_with_pebbles_message() {
+    let (_dir, fake, mut client) = start(PebbleModel::new());
+    let err = client
+        .exec(&ExecRequest::new(["gunicorn", "--version"]))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PebbleError::Api {
+            status: 400,
+            what: "POST /v1/exec".into(),
+            message: "cannot find executable \"gunicorn\"".into(),
+            kind: None,
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "Pebble API error 400 on POST /v1/exec: cannot find executable \"gunicorn\""
+    );
+    assert!(fake.model().exec_commands().is_empty(), "nothing ran");
+}
+
+#[test]
+fn exec_as_an_unknown_user_or_group_is_an_api_error() {
+    let (_dir, fake, mut client) = start(PebbleModel::new());
+    let mut request = ExecRequest::new(["python3", "manage.py", "migrate"]);
+    request.user = Some("django".to_string());
+    let err = client.exec(&request).unwrap_err();
+    assert!(
+        matches!(&err, PebbleError::Api { status: 400, what, message, .. }
+            if what == "POST /v1/exec" && message == "user: unknown user django"),
+        "{err:?}"
+    );
+    request.user = Some("_daemon_".to_string());
+    request.group = Some("django".to_string());
+    let err = client.exec(&request).unwrap_err();
+    assert!(
+        matches!(&err, PebbleError::Api { status: 400, message, .. }
+            if message == "group: unknown group django"),
+        "{err:?}"
+    );
+    assert!(fake.model().exec_commands().is_empty(), "nothing ran");
+}
+
+#[test]
+fn exec_past_its_timeout_is_a_change_error_with_pebbles_message() {
+    let model = PebbleModel::new().with_exec(
+        migrate_rule()
+            .exit_code(0)
+            .runs_for(std::time::Duration::from_secs(30)),
+    );
+    let (_dir, fake, mut client) = start(model);
+    let mut request = ExecRequest::new(["python3", "manage.py", "migrate"]);
+    request.timeout = Some(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let err = client.exec(&request).unwrap_err();
+    let PebbleError::Change { id, err } = &err else {
+        panic!("expected a change error, got {err:?}");
+    };
+    assert_eq!(
+        err,
+        "cannot perform the following tasks:\n- Execute command \"python3\" \
+         (timed out after 300ms: context deadline exceeded)"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let model = fake.model();
+    assert_eq!(model.change(id).unwrap().exit_code(), Some(-1));
+    assert_eq!(model.exec_commands(), [["python3", "manage.py", "migrate"]]);
+}
+
 // ---------------------------------------------------------------------------------
 // Signals and checks
 // ---------------------------------------------------------------------------------

@@ -262,6 +262,32 @@ fn with_option(sim: &mut Simulation, yaml: &str) {
     sim.charmcraft = Some(with_options(CHARMCRAFT_YAML, yaml));
 }
 
+/// As in Juju, `config-get` answers with an option's metadata default while the option
+/// is not set; the state's own `config` is what the operator set, and stays so.
+fn unset_options_answer_with_their_metadata_default(mode: Mode) {
+    let mut sim = world(mode);
+    sim.juju.config.shift_remove("django-debug");
+    with_option(
+        &mut sim,
+        "    greeting:\n      type: string\n      default: hello\n    retries:\n      type: int\n      default: 3\n    motto:\n      type: string\n",
+    );
+    let out = run(&mut sim, "config-changed");
+    let env = out.django_env();
+    assert_eq!(env["DJANGO_DEBUG"], "false");
+    assert_eq!(env["DJANGO_GREETING"], "hello");
+    assert_eq!(env["DJANGO_RETRIES"], "3");
+    assert!(!env.contains_key("DJANGO_MOTTO"), "no value, no default");
+    assert!(!out.juju.config.contains_key("django-debug"));
+    assert!(!out.juju.config.contains_key("greeting"));
+
+    sim.juju.config.insert("greeting".into(), "hi".into());
+    sim.juju.config.insert("django-debug".into(), true.into());
+    let out = run(&mut sim, "config-changed");
+    let env = out.django_env();
+    assert_eq!(env["DJANGO_GREETING"], "hi");
+    assert_eq!(env["DJANGO_DEBUG"], "true");
+}
+
 fn mandatory_option_missing_then_set(mode: Mode) {
     let mut sim = world(mode);
     run(&mut sim, "config-changed");
@@ -1080,6 +1106,7 @@ in_both_modes!(
     no_reload_of_django_when_the_replan_restarts_it,
     config_change_updates_the_environment_without_rechecking_gunicorn,
     mandatory_option_missing_then_set,
+    unset_options_answer_with_their_metadata_default,
     migration_failure_then_success_on_update_status,
     workers_everywhere_scheduler_on_the_lowest_unit,
     create_superuser_returns_the_password,

@@ -202,9 +202,10 @@ fn usage_err<T>(msg: String) -> Result<T, (i32, String)> {
 
 fn config_get(state: &JujuState, args: &[String]) -> Answer {
     let a = parse_argv(args, &["format"], &["a", "all"]).or_else(usage_err)?;
+    let config = state.effective_config();
     match a.positional.first() {
-        Some(key) => ok_json(state.config.get(key).cloned().unwrap_or(Value::Null)),
-        None => ok_json(&state.config),
+        Some(key) => ok_json(config.get(key).cloned().unwrap_or(Value::Null)),
+        None => ok_json(&config),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Unit tests of the in-memory Pebble: layer rules, service actions, files, exec,
 //! signals, and the model's YAML form.
 
+use std::time::Duration;
+
 use super::*;
 
 fn layer(yaml: &str) -> Layer {
@@ -843,6 +845,188 @@ fn exec_refuses_empty_commands_and_missing_working_dirs() {
 }
 
 #[test]
+fn exec_refuses_a_program_the_container_does_not_have() {
+    let model = PebbleModel::new()
+        .with_layer(
+            "rock",
+            layer("services:\n  web:\n    override: replace\n    command: /opt/app/serve --port 8000\n"),
+        )
+        .with_entry("/usr/local/bin/tool", FsEntry::file("#!/bin/sh\n").with_permissions("755"))
+        .with_file("/usr/local/bin/notes", "not a program")
+        .with_entry("/srv/bin/run", FsEntry::file("").with_permissions("700"))
+        .with_executable("gunicorn")
+        .with_executable("/usr/local/bin/uvicorn")
+        .with_exec(ExecRule::exact(["migrate-db", "--all"]));
+    let mut pebble = MemoryPebble::new(model);
+    let mut run = |argv: &[&str]| pebble.exec(&ExecRequest::new(argv.iter().copied()));
+
+    // Every rock's programs, on the daemon's PATH or by path, /bin being /usr/bin.
+    for found in [
+        &["python3", "-V"][..],
+        &["/bin/python3"],
+        &["/usr/bin/python3"],
+        &["sh", "-c", "true"],
+        &["/bin/cat"],
+        // Listed programs: a bare name is in /usr/bin.
+        &["gunicorn"],
+        &["/bin/gunicorn"],
+        &["uvicorn"],
+        // What a service of the plan runs.
+        &["/opt/app/serve"],
+        // A file with an execute bit, on the PATH or by path (relative to /).
+        &["tool"],
+        &["/usr/local/bin/tool"],
+        &["srv/bin/run"],
+        &["/srv/../srv/bin/run"],
+        // A command a rule answers.
+        &["migrate-db", "--all"],
+    ] {
+        assert!(run(found).is_ok(), "{found:?} is installed");
+    }
+    for (missing, program) in [
+        (&["nope"][..], "nope"),
+        (&["/usr/local/bin/nope", "x"], "/usr/local/bin/nope"),
+        // Not executable, not on the PATH, a directory, not what the rule answers.
+        (&["notes"], "notes"),
+        (&["/usr/local/bin/notes"], "/usr/local/bin/notes"),
+        (&["run"], "run"),
+        (&["/srv/bin"], "/srv/bin"),
+        (&["migrate-db"], "migrate-db"),
+        (&["serve"], "serve"),
+        (&[""], ""),
+    ] {
+        let err = run(missing).unwrap_err();
+        assert_eq!(
+            api_message(err),
+            (400, format!("cannot find executable {program:?}")),
+            "{missing:?}"
+        );
+    }
+    // The exec's own PATH does not matter: Pebble looks on its own.
+    let mut request = ExecRequest::new(["tool"]);
+    request.environment.insert("PATH".into(), "/nowhere".into());
+    assert!(pebble.exec(&request).is_ok());
+    let mut request = ExecRequest::new(["run"]);
+    request.environment.insert("PATH".into(), "/srv/bin".into());
+    assert!(pebble.exec(&request).is_err());
+
+    // The program is checked first, and a refused exec never ran.
+    let mut pebble = MemoryPebble::new(PebbleModel::new());
+    let mut request = ExecRequest::new(["nope"]);
+    request.user = Some("nobody".into());
+    request.working_dir = Some("/nowhere".into());
+    let (_, message) = api_message(pebble.exec(&request).unwrap_err());
+    assert_eq!(message, "cannot find executable \"nope\"");
+    assert!(pebble.model.ops.is_empty() && pebble.model.changes.is_empty());
+}
+
+#[test]
+fn exec_refuses_unknown_users_and_groups() {
+    let model = PebbleModel::new().with_user("app").with_dir("/srv");
+    let mut pebble = MemoryPebble::new(PebbleModel {
+        groups: BTreeSet::from(["staff".to_string()]),
+        ..model
+    });
+    let mut exec_as = |user: Option<&str>, group: Option<&str>| {
+        let mut request = ExecRequest::new(["ls"]);
+        request.user = user.map(String::from);
+        request.group = group.map(String::from);
+        request.working_dir = Some("/srv".into());
+        pebble.exec(&request).map(|_| ())
+    };
+    for (user, group) in [
+        (None, None),
+        (Some("root"), None),
+        (Some("_daemon_"), Some("_daemon_")),
+        (Some("app"), Some("app")),
+        (Some("app"), Some("staff")),
+        (Some("root"), Some("_daemon_")),
+    ] {
+        assert_eq!(exec_as(user, group), Ok(()), "{user:?} {group:?}");
+    }
+    for (user, group, message) in [
+        (Some("bob"), None, "user: unknown user bob"),
+        (Some("bob"), Some("staff"), "user: unknown user bob"),
+        (Some("root"), Some("wheel"), "group: unknown group wheel"),
+        (None, Some("wheel"), "group: unknown group wheel"),
+        (None, Some("staff"), "must specify user, not just group"),
+    ] {
+        let err = exec_as(user, group).unwrap_err();
+        assert_eq!(
+            api_message(err),
+            (400, message.to_string()),
+            "{user:?} {group:?}"
+        );
+    }
+    // A bad user comes before a missing working directory (a 500).
+    let mut request = ExecRequest::new(["ls"]);
+    request.user = Some("bob".into());
+    request.working_dir = Some("/nowhere".into());
+    let err = MemoryPebble::new(PebbleModel::new())
+        .exec(&request)
+        .unwrap_err();
+    assert_eq!(api_message(err), (400, "user: unknown user bob".into()));
+}
+
+#[test]
+fn exec_that_outlives_its_timeout_fails_its_change_with_its_output_so_far() {
+    let model = PebbleModel::new().with_exec(
+        ExecRule::prefix(["python3", "manage.py", "migrate"])
+            .stdout("Applying blog.0001_initial...")
+            .stderr("slow\n")
+            .exit_code(0)
+            .runs_for(Duration::from_secs(5)),
+    );
+    let mut pebble = MemoryPebble::new(model);
+    let mut request = ExecRequest::new(["python3", "manage.py", "migrate"]);
+    request.timeout = Some(Duration::from_millis(1500));
+
+    // The model: the change fails, the output is what the command wrote.
+    let (id, output) = pebble.model.exec(&request).unwrap();
+    assert_eq!(
+        output,
+        ExecOutput {
+            exit_code: -1,
+            stdout: b"Applying blog.0001_initial...".to_vec(),
+            stderr: b"slow\n".to_vec(),
+        }
+    );
+    let change = pebble.model.change(&id).unwrap();
+    assert_eq!(change.status, "Error");
+    assert_eq!(
+        change.err.as_deref(),
+        Some(
+            "cannot perform the following tasks:\n- Execute command \"python3\" \
+             (timed out after 1.5s: context deadline exceeded)"
+        )
+    );
+    assert_eq!(change.exit_code(), Some(-1));
+    assert_eq!(change.tasks[0].status, "Error");
+
+    // Through the Pebble trait it is a change error, like the real client's.
+    let err = pebble.exec(&request).unwrap_err();
+    assert!(
+        matches!(&err, PebbleError::Change { err, .. } if err.contains("(timed out after 1.5s: context deadline exceeded)")),
+        "{err:?}"
+    );
+
+    // Long enough, none, or zero (none to Pebble): the command finishes.
+    for timeout in [Some(Duration::from_secs(6)), None, Some(Duration::ZERO)] {
+        request.timeout = timeout;
+        let output = pebble.exec(&request).unwrap();
+        assert_eq!(output.exit_code, 0, "{timeout:?}");
+    }
+    // Exactly its run time is too short: the deadline comes first.
+    request.timeout = Some(Duration::from_secs(5));
+    assert!(pebble.exec(&request).is_err());
+    // A command with no run time never times out.
+    let mut quick = ExecRequest::new(["true"]);
+    quick.timeout = Some(Duration::from_millis(1));
+    assert!(pebble.exec(&quick).is_ok());
+    assert_eq!(pebble.model.exec_commands().len(), 7, "every exec ran");
+}
+
+#[test]
 fn service_context_supplies_env_user_and_dir() {
     let model = PebbleModel::new().with_layer(
         "l",
@@ -886,7 +1070,10 @@ files:
   /srv: {type: directory}
 exec-rules:
   - {argv: [python3, manage.py, migrate], exit-code: 1, stderr: "no db"}
-  - {argv: [python3], prefix: true}
+  - {argv: [python3], prefix: true, runs-for: 1m30s}
+executables: [gunicorn, /opt/app/run]
+users: [app]
+groups: [staff]
 failing-services: [worker]
 "#;
     let mut model = PebbleModel::from_yaml(text).unwrap();
@@ -895,6 +1082,10 @@ failing-services: [worker]
     assert_eq!(model.plan().services["django"].environment["A"], "1");
     assert_eq!(model.files["/django/blob"].content.0, vec![0u8, 255]);
     assert_eq!(model.exec_rules[0].exit_code, 1);
+    assert_eq!(model.exec_rules[1].runs_for, Some(Duration::from_secs(90)));
+    assert!(model.finds_executable(&names(&["/bin/gunicorn"])));
+    assert!(model.finds_executable(&names(&["/opt/app/run"])));
+    assert!(model.has_user("app") && model.has_group("app") && model.has_group("staff"));
     assert!(model.failing_services.contains("worker"));
     assert_eq!(model.version, PEBBLE_VERSION);
     // Parents of listed paths exist once the model is used.
@@ -921,6 +1112,14 @@ failing-services: [worker]
     let json = serde_json::to_string(&model).unwrap();
     assert_eq!(serde_json::from_str::<PebbleModel>(&json).unwrap(), model);
     assert!(PebbleModel::from_yaml("nonsense-key: 1\n").is_err());
+    let err = PebbleModel::from_yaml("exec-rules: [{argv: [x], runs-for: \"5\"}]\n").unwrap_err();
+    assert!(err.contains("invalid duration \"5\""), "{err}");
+    // The defaults are not written out: a fresh model's YAML has no such keys.
+    let fresh = PebbleModel::new().to_yaml().unwrap();
+    assert!(
+        !fresh.contains("executables") && !fresh.contains("users"),
+        "{fresh}"
+    );
 }
 
 #[test]

@@ -23,9 +23,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use django_charm::pebble::{ExecRequest, FileOwnership, MakeDirOptions, PebbleError, PushOptions};
+use django_charm::pebble::{
+    ExecOutput, ExecRequest, FileOwnership, MakeDirOptions, PebbleError, PushOptions,
+};
 use django_charm::sim::pebble::util::{format_go_duration, parse_go_duration};
-use django_charm::sim::pebble::{FsEntry, ModelChange, PebbleModel, parse_service_action};
+use django_charm::sim::pebble::{ExecRun, FsEntry, ModelChange, PebbleModel, parse_service_action};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tungstenite::protocol::Role;
@@ -1346,7 +1348,11 @@ fn post_exec(shared: &Arc<Shared>, request: &Request) -> Response {
     let timeout = match payload.timeout.as_deref().filter(|t| !t.is_empty()) {
         None => None,
         Some(text) => match parse_go_duration(text) {
-            Some(nanos) => Some(Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))),
+            // Pebble takes a zero (or negative) timeout as none.
+            Some(nanos) => u64::try_from(nanos)
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Duration::from_nanos),
             None => {
                 return bad_request(&format!("invalid timeout: time: invalid duration {text:?}"));
             }
@@ -1361,6 +1367,10 @@ fn post_exec(shared: &Arc<Shared>, request: &Request) -> Response {
     exec.timeout = timeout;
 
     let mut model = lock(&shared.model);
+    // Pebble looks for the program before it resolves the service context.
+    if let Err(e) = model.check_executable(&exec.command) {
+        return model_error(e);
+    }
     if let Some(context) = payload.service_context.as_deref().filter(|c| !c.is_empty())
         && let Err(e) = model.apply_service_context(context, &mut exec)
     {
@@ -1517,57 +1527,66 @@ fn run_exec(shared: Arc<Shared>, task_id: String) {
             .map(|s| s.change_id.clone())
             .unwrap_or_default();
         let mut model = lock(&shared.model);
-        model.fail_change(
+        model.fail_exec(
             &change_id,
-            &format!("exec {task_id}: timeout waiting for websocket connections"),
+            &format!(
+                "exec {task_id}: timeout waiting for websocket connections: \
+                 context deadline exceeded"
+            ),
         );
         shared.change_ready.notify_all();
         return;
     };
     let mut stderr = stderr;
 
+    // The command starts now; its timeout runs from here.
+    let started = Instant::now();
     let stdin = match read_stdin(&mut stdio, request.timeout) {
         Ok(stdin) => stdin,
         Err(StdinError::TimedOut) => {
-            let after = format_go_duration(
-                request
-                    .timeout
-                    .map_or(0, |t| i128::try_from(t.as_nanos()).unwrap_or(0)),
-            );
-            let program = request.command.first().cloned().unwrap_or_default();
-            let mut model = lock(&shared.model);
-            model.fail_change(
-                &change_id,
-                &format!(
-                    "cannot perform the following tasks:\n- Execute command {program:?} \
-                     (timed out after {after}: context deadline exceeded)"
-                ),
-            );
-            if let Some(task) = model
-                .changes
-                .iter_mut()
-                .find(|c| c.id == change_id)
-                .and_then(|c| c.tasks.first_mut())
-            {
-                task.data.insert("exit-code".into(), json!(-1));
-            }
+            // Still waiting for its stdin when the timeout came: killed with nothing
+            // written.
+            let timeout = request.timeout.unwrap_or_default();
+            let run = ExecRun {
+                output: ExecOutput {
+                    exit_code: -1,
+                    ..ExecOutput::default()
+                },
+                ran_for: timeout,
+                timed_out: Some(timeout),
+            };
+            lock(&shared.model).finish_exec(&change_id, &run);
             shared.change_ready.notify_all();
             finish_sockets(&shared, &task_id, Some(stdio), stderr);
             return;
         }
     };
     request.stdin = stdin;
-    let output = lock(&shared.model).run_exec(&request);
-    let _ = send_stream(&mut stdio, &output.stdout);
+    let run = lock(&shared.model).run_exec(&request);
+    // The command takes its time (until its timeout kills it); then its output, all of
+    // it or what it wrote before the kill, ends, and only then does the change.
+    sleep_until(&shared, started + run.ran_for);
+    let _ = send_stream(&mut stdio, &run.output.stdout);
     if let Some(stderr) = stderr.as_mut() {
-        let _ = send_stream(stderr, &output.stderr);
+        let _ = send_stream(stderr, &run.output.stderr);
     }
     {
         let mut model = lock(&shared.model);
-        model.finish_exec(&change_id, output.exit_code);
+        model.finish_exec(&change_id, &run);
         shared.change_ready.notify_all();
     }
     finish_sockets(&shared, &task_id, Some(stdio), stderr);
+}
+
+/// Sleep until `until`, or until the fake stops.
+fn sleep_until(shared: &Shared, until: Instant) {
+    while !shared.stopping.load(Ordering::SeqCst) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        thread::sleep(left.min(Duration::from_millis(20)));
+    }
 }
 
 enum StdinError {

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use django_charm::juju::metadata::CharmMeta;
 use django_charm::sim::Simulation;
-use django_charm::sim::juju::JujuState;
+use django_charm::sim::juju::{JujuState, option_defaults};
 use serde_json::Value;
 
 /// The hook tools linked to the fake binary.
@@ -93,8 +94,11 @@ impl JujuHarness {
         let name = project["name"].as_str().unwrap_or("django-k8s").to_string();
         // The model, Juju and leadership of `simulate`'s default state.
         let defaults = Simulation::default();
+        // Like Juju, `config-get` answers with the defaults of the options not set.
+        let meta = CharmMeta::from_charmcraft_yaml(charmcraft_yaml).expect("charmcraft.yaml reads");
         let state = JujuState {
             unit: format!("{name}/0"),
+            config_defaults: option_defaults(&meta),
             ..defaults.juju
         };
         JujuHarness {
