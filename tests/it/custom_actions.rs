@@ -189,6 +189,42 @@ fn a_failing_command_fails_the_action_with_its_results(mode: Mode) {
     assert_eq!(out.juju.unit_status, active(), "the unit is not affected");
 }
 
+fn a_command_past_its_timeout_or_refused_by_pebble_fails_the_action(mode: Mode) {
+    let mut sim = world_with(
+        mode,
+        Some(
+            "actions:\n  load-sample-data:\n    command: [python3, manage.py, loaddata, '{fixture}']\n    timeout: 1\n",
+        ),
+    );
+    run(&mut sim, "config-changed");
+    let mut slow = ExecRule::prefix(["python3", "manage.py", "loaddata"]).stdout("loading\n");
+    slow.runs_for = Some(std::time::Duration::from_secs(5));
+    sim.pebble.exec_rules.push(slow);
+    let out = run_action(&mut sim, LOAD, serde_json::json!({"fixture": "big"}));
+    let action = action_state(&out);
+    assert_eq!(
+        action.failed.as_deref(),
+        Some("command timed out after 1 seconds")
+    );
+    assert!(action.results.contains_key("command-stdout"));
+    assert!(action.results.contains_key("command-stderr"));
+    assert!(!action.results.contains_key("exit-code"));
+    assert_eq!(out.exit_code, 0);
+
+    // A program the rock does not have: Pebble refuses the exec.
+    sim.paas_config =
+        Some("actions:\n  load-sample-data:\n    command: [load-fixtures, '{fixture}']\n".into());
+    let out = run_action(&mut sim, LOAD, serde_json::json!({"fixture": "f"}));
+    let action = action_state(&out);
+    assert_eq!(
+        action.failed.as_deref(),
+        Some(r#"cannot run command: cannot find executable "load-fixtures""#)
+    );
+    assert!(action.results.is_empty());
+    assert_eq!(out.exit_code, 0);
+    assert_eq!(out.juju.unit_status, active());
+}
+
 fn long_output_keeps_its_end(mode: Mode) {
     let mut sim = world_with(mode, Some(BOUND));
     run(&mut sim, "config-changed");
@@ -252,6 +288,7 @@ in_both_modes!(
     a_bound_action_runs_its_command_with_the_parameters,
     a_failing_command_fails_the_action_with_its_results,
     long_output_keeps_its_end,
+    a_command_past_its_timeout_or_refused_by_pebble_fails_the_action,
     an_action_without_a_command_or_with_a_bad_file_runs_nothing,
     an_action_waits_for_a_ready_container,
 );
