@@ -467,6 +467,9 @@ pub struct PebbleModel {
     pub groups: BTreeSet<String>,
     /// Services whose start fails (they exit at once with code 1 and go to backoff).
     pub failing_services: BTreeSet<String>,
+    /// Checks of the plan that report `down` (their target does not answer).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub checks_down: BTreeSet<String>,
     pub changes: Vec<ModelChange>,
     pub ops: Vec<PebbleOp>,
 }
@@ -483,6 +486,7 @@ impl Default for PebbleModel {
             users: BTreeSet::new(),
             groups: BTreeSet::new(),
             failing_services: BTreeSet::new(),
+            checks_down: BTreeSet::new(),
             changes: Vec::new(),
             ops: Vec::new(),
         }

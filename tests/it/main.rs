@@ -28,6 +28,7 @@ mod e2e;
 mod fake_pebble_server;
 mod fixtures;
 mod harness;
+mod health;
 mod integrations;
 mod observability;
 mod parsers_proptest;

@@ -324,11 +324,17 @@ impl PebbleModel {
                 level: check.level.clone().unwrap_or_default(),
                 status: if check.startup.as_deref() == Some("disabled") {
                     "inactive"
+                } else if self.checks_down.contains(name) {
+                    "down"
                 } else {
                     "up"
                 }
                 .to_string(),
-                failures: 0,
+                failures: if self.checks_down.contains(name) {
+                    u64::from(check.threshold.unwrap_or(3))
+                } else {
+                    0
+                },
                 threshold: u64::from(check.threshold.unwrap_or(3)),
             })
             .collect())
