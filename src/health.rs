@@ -7,7 +7,7 @@
 //! the three below): a configuration or integration problem keeps its own.
 
 use crate::juju::tools::{Status, StatusKind};
-use crate::pebble::{CheckInfo, ServiceInfo};
+use crate::pebble::{CheckInfo, ServiceInfo, TaskInfo};
 
 /// The statuses this evaluation sets.
 pub fn failed_to_start(service: &str) -> String {
@@ -17,6 +17,24 @@ pub fn restarting(service: &str) -> String {
     format!("Service {service} is restarting")
 }
 pub const NOT_ANSWERING: &str = "Django is not answering on port 8000";
+
+/// The service a failed replan or start could not start: the first task of kind `start`
+/// in `Error` (in change order), when the change error says a service exited quickly
+/// (Pebble retries it from `backoff`). `None` for any other failure.
+pub fn failed_start(err: &str, tasks: &[TaskInfo]) -> Option<String> {
+    if !err.contains("exited quickly with code") {
+        return None;
+    }
+    tasks
+        .iter()
+        .filter(|t| t.kind == "start" && t.status == "Error")
+        .find_map(|t| {
+            t.summary
+                .strip_prefix("Start service \"")
+                .and_then(|rest| rest.strip_suffix('"'))
+                .map(String::from)
+        })
+}
 
 /// What the evaluation calls for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +140,31 @@ mod tests {
             failures: 0,
             threshold: 3,
         }
+    }
+
+    fn task(kind: &str, summary: &str, status: &str) -> TaskInfo {
+        TaskInfo {
+            kind: kind.into(),
+            summary: summary.into(),
+            status: status.into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_start_names_its_service() {
+        let err = "cannot perform the following tasks:\n- Start service \"django\" (service start attempt: exited quickly with code 1, will restart)";
+        let tasks = [
+            task("stop", "Stop service \"celery-worker\"", "Done"),
+            task("start", "Start service \"statsd-exporter\"", "Done"),
+            task("start", "Start service \"django\"", "Error"),
+            task("start", "Start service \"celery-worker\"", "Hold"),
+        ];
+        assert_eq!(failed_start(err, &tasks), Some("django".to_string()));
+        assert_eq!(
+            failed_start("cannot start service while terminating", &tasks),
+            None
+        );
+        assert_eq!(failed_start(err, &tasks[..2]), None);
     }
 
     #[test]

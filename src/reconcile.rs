@@ -27,6 +27,7 @@ use crate::django::status::{
     CHECK_CONFIG_FAILED, NotReady, PREPARING, StateProblem, WAITING_FOR_PEBBLE, readiness,
     state_problem,
 };
+use crate::health::{failed_start, failed_to_start};
 use crate::hook::{HookError, log, set_status};
 use crate::integrations::{ingress, oauth};
 use crate::juju::context::{HookContext, RelationId};
@@ -331,7 +332,31 @@ pub fn reconcile(
         infos.len() < enabled.len() || infos.iter().any(|s| !s.is_running())
     };
     if added || not_running {
-        pebble.service_action(ServiceAction::Replan, &[])?;
+        match pebble.service_action(ServiceAction::Replan, &[]) {
+            Err(PebbleError::Change { id, err, tasks }) => {
+                // An application that exits at once is the operator's to fix, not a
+                // hook to retry: Pebble keeps restarting it from backoff.
+                let Some(service) = failed_start(&err, &tasks) else {
+                    return Err(PebbleError::Change { id, err, tasks }.into());
+                };
+                // Never the change error's text or the tasks' logs: the application's
+                // output may hold secrets.
+                let failed: Vec<&str> = tasks
+                    .iter()
+                    .filter(|t| t.status == "Error")
+                    .map(|t| t.summary.as_str())
+                    .collect();
+                log(
+                    tools,
+                    LogLevel::Warning,
+                    &format!("replan change {id} failed: {}", failed.join(", ")),
+                );
+                return blocked(tools, &failed_to_start(&service));
+            }
+            other => {
+                other?;
+            }
+        }
     }
     if !is_scheduler {
         let running: Vec<String> = pebble

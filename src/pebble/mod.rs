@@ -29,9 +29,13 @@ pub enum PebbleError {
         message: String,
         kind: Option<String>,
     },
-    /// A change (start/stop/replan/exec) ended in error.
+    /// A change (start/stop/replan/exec) ended in error; its tasks in change order.
     #[error("Pebble change {id} failed: {err}")]
-    Change { id: String, err: String },
+    Change {
+        id: String,
+        err: String,
+        tasks: Vec<TaskInfo>,
+    },
     /// A per-file error from the files API.
     #[error("Pebble file error on {path} ({kind}): {message}")]
     Path {
@@ -123,6 +127,17 @@ pub struct Change {
     pub id: String,
     pub kind: String,
     pub summary: String,
+    pub status: String,
+}
+
+/// One task of a change.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaskInfo {
+    /// `start`, `stop`, `exec`, ...
+    pub kind: String,
+    /// `Start service "django"`, ...
+    pub summary: String,
+    /// `Done`, `Error`, `Hold`, ...
     pub status: String,
 }
 

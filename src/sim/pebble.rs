@@ -37,7 +37,7 @@ use serde_json::Value;
 use crate::pebble::layer::{Layer, Plan};
 use crate::pebble::{
     Change, CheckInfo, ExecOutput, ExecRequest, FileInfo, FileOwnership, MakeDirOptions, Pebble,
-    PebbleError, PushOptions, Result, ServiceAction, ServiceInfo, SystemInfo,
+    PebbleError, PushOptions, Result, ServiceAction, ServiceInfo, SystemInfo, TaskInfo,
 };
 use util::{ancestors, base_name, clean_path, glob_match, parent_of, rfc3339_now};
 use validate::{
@@ -84,7 +84,7 @@ const SIGNALS: &[&str] = &[
 
 /// What a failing service's start reports (Pebble's wording for a process that exits
 /// within its first second).
-const START_FAILURE: &str = "cannot start service: exited quickly with code 1, will restart";
+const START_FAILURE: &str = "service start attempt: exited quickly with code 1, will restart";
 
 // ---------------------------------------------------------------------------------
 // Plain data

@@ -301,7 +301,7 @@ fn replan_is_an_async_change_to_wait_for() {
     assert_eq!(result["status"], "Error");
     assert_eq!(
         result["err"],
-        "cannot perform the following tasks:\n- Start service \"django\" (cannot start service: exited quickly with code 1, will restart)"
+        "cannot perform the following tasks:\n- Start service \"django\" (service start attempt: exited quickly with code 1, will restart)"
     );
 }
 

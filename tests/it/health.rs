@@ -80,6 +80,42 @@ fn a_restarting_or_failed_service_shows(mode: Mode) {
     assert_eq!(out.juju.unit_status, active());
 }
 
+fn a_service_that_will_not_start_is_a_status_not_a_failed_hook(mode: Mode) {
+    let mut sim = world(mode);
+    sim.pebble.failing_services.insert("django".into());
+    let out = run(&mut sim, "config-changed");
+    assert_eq!(out.exit_code, 0);
+    let failed = Some(Status::blocked("Service django failed to start"));
+    assert_eq!(out.juju.unit_status, failed);
+    assert!(out.juju.opened_ports.is_empty(), "the reconcile ends there");
+    let warnings: Vec<&str> = out
+        .juju
+        .logs
+        .iter()
+        .filter(|l| l.level == "WARNING")
+        .map(|l| l.message.as_str())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("replan change ")
+            && warnings[0].ends_with(r#" failed: Start service "django""#),
+        "{warnings:?}"
+    );
+    assert!(
+        !out.juju.log_text().contains("exited quickly"),
+        "no change error text"
+    );
+    // Pebble still retrying: the status stays.
+    let out = run(&mut sim, "update-status");
+    assert_eq!(out.juju.unit_status, failed);
+    // Pebble's retry succeeded: the reconcile finishes what the failed start skipped.
+    sim.pebble.failing_services.clear();
+    sim.pebble.services.get_mut("django").unwrap().current = ServiceStatus::Active;
+    let out = run(&mut sim, "update-status");
+    assert_eq!(out.juju.unit_status, active());
+    assert_eq!(out.juju.opened_ports, ["8000/tcp"]);
+}
+
 fn statuses_of_other_problems_are_kept(mode: Mode) {
     // Services stopped on purpose: the missing integration stays the status.
     let mut sim = deployed(mode);
@@ -111,4 +147,5 @@ in_both_modes!(
     a_django_that_stops_answering_shows_and_recovers,
     a_restarting_or_failed_service_shows,
     statuses_of_other_problems_are_kept,
+    a_service_that_will_not_start_is_a_status_not_a_failed_hook,
 );

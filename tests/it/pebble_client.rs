@@ -524,7 +524,7 @@ fn a_service_that_fails_to_start_is_a_change_error() {
     let err = client
         .service_action(ServiceAction::Start, &names(&["django"]))
         .unwrap_err();
-    let PebbleError::Change { id, err: text } = &err else {
+    let PebbleError::Change { id, err: text, .. } = &err else {
         panic!("expected a change error, got {err:?}");
     };
     assert!(
@@ -1122,7 +1122,7 @@ fn exec_past_its_timeout_is_a_change_error_with_pebbles_message() {
     request.timeout = Some(std::time::Duration::from_millis(300));
     let started = std::time::Instant::now();
     let err = client.exec(&request).unwrap_err();
-    let PebbleError::Change { id, err } = &err else {
+    let PebbleError::Change { id, err, .. } = &err else {
         panic!("expected a change error, got {err:?}");
     };
     assert_eq!(

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::transport::{change_id, decode_result, format_duration};
 use super::{PebbleClient, REQUEST_TIMEOUT};
-use crate::pebble::{Change, PebbleError, Result, ServiceAction, ServiceInfo};
+use crate::pebble::{Change, PebbleError, Result, ServiceAction, ServiceInfo, TaskInfo};
 
 /// How long service actions wait for their change (ops' default).
 pub(super) const CHANGE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -141,6 +141,12 @@ pub(super) struct ChangeJson {
 #[derive(Debug, Deserialize)]
 struct TaskJson {
     #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
     data: Map<String, Value>,
 }
 
@@ -158,7 +164,19 @@ impl ChangeJson {
     /// A change succeeded iff it has no `err`.
     pub(super) fn into_result(self) -> Result<Change> {
         match self.err {
-            Some(err) if !err.is_empty() => Err(PebbleError::Change { id: self.id, err }),
+            Some(err) if !err.is_empty() => Err(PebbleError::Change {
+                id: self.id,
+                err,
+                tasks: self
+                    .tasks
+                    .into_iter()
+                    .map(|t| TaskInfo {
+                        kind: t.kind,
+                        summary: t.summary,
+                        status: t.status,
+                    })
+                    .collect(),
+            }),
             _ => Ok(Change {
                 id: self.id,
                 kind: self.kind,
@@ -238,7 +256,12 @@ mod tests {
             err,
             PebbleError::Change {
                 id: "9".to_string(),
-                err: "cannot start service: exited quickly".to_string()
+                err: "cannot start service: exited quickly".to_string(),
+                tasks: vec![TaskInfo {
+                    kind: "start".into(),
+                    summary: String::new(),
+                    status: "Done".into(),
+                }],
             }
         );
         assert_eq!(*polls.lock().unwrap(), 3);

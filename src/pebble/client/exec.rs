@@ -412,7 +412,7 @@ mod tests {
             .exec(&ExecRequest::new(["x"]))
             .unwrap_err();
         assert!(
-            matches!(&err, PebbleError::Change { id, err } if id == "4" && err.contains("cannot start")),
+            matches!(&err, PebbleError::Change { id, err, .. } if id == "4" && err.contains("cannot start")),
             "{err}"
         );
     }

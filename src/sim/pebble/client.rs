@@ -39,6 +39,15 @@ impl MemoryPebble {
             Some(err) => Err(PebbleError::Change {
                 id: id.to_string(),
                 err: err.clone(),
+                tasks: change
+                    .tasks
+                    .iter()
+                    .map(|t| TaskInfo {
+                        kind: t.kind.clone(),
+                        summary: t.summary.clone(),
+                        status: t.status.clone(),
+                    })
+                    .collect(),
             }),
             None => Ok(change.summary()),
         }

@@ -449,7 +449,12 @@ fn a_failing_service_fails_the_change() {
         err,
         PebbleError::Change {
             id: "1".into(),
-            err: "cannot perform the following tasks:\n- Start service \"web\" (cannot start service: exited quickly with code 1, will restart)".into(),
+            err: "cannot perform the following tasks:\n- Start service \"web\" (service start attempt: exited quickly with code 1, will restart)".into(),
+            tasks: vec![TaskInfo {
+                kind: "start".into(),
+                summary: "Start service \"web\"".into(),
+                status: "Error".into(),
+            }],
         }
     );
     assert_eq!(pebble.model.service_status("web"), ServiceStatus::Backoff);
