@@ -119,10 +119,11 @@ fn run_custom_action(hook: &mut Hook<'_>, name: &str) -> Result<ActionOutcome, H
             };
             (outcome, status)
         }
-        Err(PebbleError::Change { err, .. }) if err.contains("timed out after") => {
+        Err(PebbleError::Change { err, output, .. }) if err.contains("timed out after") => {
             let message = format!("command timed out after {} seconds", binding.timeout);
+            let (stdout, stderr) = output.map(|o| (o.stdout, o.stderr)).unwrap_or_default();
             (
-                ActionOutcome::FailedWithResults(outputs(b"", b""), message.clone()),
+                ActionOutcome::FailedWithResults(outputs(&stdout, &stderr), message.clone()),
                 message,
             )
         }

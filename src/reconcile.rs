@@ -333,11 +333,22 @@ pub fn reconcile(
     };
     if added || not_running {
         match pebble.service_action(ServiceAction::Replan, &[]) {
-            Err(PebbleError::Change { id, err, tasks }) => {
+            Err(PebbleError::Change {
+                id,
+                err,
+                tasks,
+                output,
+            }) => {
                 // An application that exits at once is the operator's to fix, not a
                 // hook to retry: Pebble keeps restarting it from backoff.
                 let Some(service) = failed_start(&err, &tasks) else {
-                    return Err(PebbleError::Change { id, err, tasks }.into());
+                    return Err(PebbleError::Change {
+                        id,
+                        err,
+                        tasks,
+                        output,
+                    }
+                    .into());
                 };
                 // Never the change error's text or the tasks' logs: the application's
                 // output may hold secrets.

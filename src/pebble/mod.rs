@@ -29,12 +29,14 @@ pub enum PebbleError {
         message: String,
         kind: Option<String>,
     },
-    /// A change (start/stop/replan/exec) ended in error; its tasks in change order.
+    /// A change (start/stop/replan/exec) ended in error; its tasks in change order, and
+    /// for an exec (e.g. one killed at its timeout) what the command wrote before.
     #[error("Pebble change {id} failed: {err}")]
     Change {
         id: String,
         err: String,
         tasks: Vec<TaskInfo>,
+        output: Option<Box<ExecOutput>>,
     },
     /// A per-file error from the files API.
     #[error("Pebble file error on {path} ({kind}): {message}")]

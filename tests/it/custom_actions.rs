@@ -206,8 +206,11 @@ fn a_command_past_its_timeout_or_refused_by_pebble_fails_the_action(mode: Mode) 
         action.failed.as_deref(),
         Some("command timed out after 1 seconds")
     );
-    assert!(action.results.contains_key("command-stdout"));
-    assert!(action.results.contains_key("command-stderr"));
+    assert_eq!(
+        action.results["command-stdout"], "loading\n",
+        "what it wrote before its timeout"
+    );
+    assert_eq!(action.results["command-stderr"], "");
     assert!(!action.results.contains_key("exit-code"));
     assert_eq!(out.exit_code, 0);
 

@@ -176,6 +176,7 @@ impl ChangeJson {
                         status: t.status,
                     })
                     .collect(),
+                output: None,
             }),
             _ => Ok(Change {
                 id: self.id,
@@ -262,6 +263,7 @@ mod tests {
                     summary: String::new(),
                     status: "Done".into(),
                 }],
+                output: None,
             }
         );
         assert_eq!(*polls.lock().unwrap(), 3);

@@ -98,7 +98,23 @@ impl PebbleClient {
 
         let change = change?;
         let exit_code = change.exit_code();
-        change.into_result()?;
+        match change.into_result() {
+            Ok(_) => {}
+            // Keep what the command wrote (before its timeout, say): the caller may show it.
+            Err(PebbleError::Change { id, err, tasks, .. }) => {
+                return Err(PebbleError::Change {
+                    id,
+                    err,
+                    tasks,
+                    output: Some(Box::new(ExecOutput {
+                        exit_code,
+                        stdout,
+                        stderr,
+                    })),
+                });
+            }
+            Err(other) => return Err(other),
+        }
         match streams {
             Some(Ok(())) => {}
             Some(Err(reason)) => {

@@ -48,6 +48,7 @@ impl MemoryPebble {
                         status: t.status.clone(),
                     })
                     .collect(),
+                output: None,
             }),
             None => Ok(change.summary()),
         }
@@ -114,8 +115,15 @@ impl Pebble for MemoryPebble {
     fn exec(&mut self, request: &ExecRequest) -> Result<ExecOutput> {
         self.connect()?;
         let (id, output) = self.model.exec(request)?;
-        self.change_result(&id)?;
-        Ok(output)
+        match self.change_result(&id) {
+            Err(PebbleError::Change { id, err, tasks, .. }) => Err(PebbleError::Change {
+                id,
+                err,
+                tasks,
+                output: Some(Box::new(output)),
+            }),
+            other => other.map(|_| output),
+        }
     }
 
     fn send_signal(&mut self, signal: &str, services: &[String]) -> Result<()> {

@@ -455,6 +455,7 @@ fn a_failing_service_fails_the_change() {
                 summary: "Start service \"web\"".into(),
                 status: "Error".into(),
             }],
+            output: None,
         }
     );
     assert_eq!(pebble.model.service_status("web"), ServiceStatus::Backoff);
