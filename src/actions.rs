@@ -12,11 +12,12 @@ use crate::django::env::app_environment;
 use crate::django::migrations::APP_DIR;
 use crate::django::status::CONTAINER_NOT_READY;
 use crate::hook::{Hook, HookError, log};
-use crate::juju::tools::{Databag, LogLevel};
+use crate::juju::tools::LogLevel;
 use crate::pebble::{ExecRequest, PebbleError};
 use crate::random::{new_secret_key, token_urlsafe};
 use crate::reconcile::{DAEMON_USER, ReconcileOptions, check_ready, check_state, reconcile};
-use crate::state::{SECRET_KEY_FIELD, gather};
+use crate::secret_key;
+use crate::state::{KeyMigration, gather, gather_with};
 
 pub const ONLY_LEADER: &str = "only leader unit can rotate secret key";
 pub const STILL_INITIALISING: &str = "charm is still initializing";
@@ -151,7 +152,7 @@ fn pebble_message(e: &PebbleError) -> String {
 }
 
 fn rotate_secret_key(hook: &mut Hook<'_>) -> Result<ActionOutcome, HookError> {
-    let mut state = gather(hook.ctx, hook.project, hook.tools)?;
+    let mut state = gather_with(hook.ctx, hook.project, hook.tools, KeyMigration::Skip)?;
     if !check_state(&state, hook.tools, hook.pebble)? {
         return Ok(ActionOutcome::Results(vec![]));
     }
@@ -162,10 +163,21 @@ fn rotate_secret_key(hook: &mut Hook<'_>) -> Result<ActionOutcome, HookError> {
         return Ok(ActionOutcome::Failed(STILL_INITIALISING.into()));
     };
     let key = new_secret_key()?;
-    let data: Databag = [(SECRET_KEY_FIELD.to_string(), key.clone())]
-        .into_iter()
-        .collect();
-    hook.tools.relation_set(&rel, &data, true)?;
+    match &state.peer.secret_key_id {
+        Some(id) => secret_key::set(hook.tools, id, &key)?,
+        None => {
+            // The key is still in the bag: the new one goes straight into a secret.
+            let bag = hook
+                .tools
+                .relation_get(&rel, &hook.ctx.app_name, true)?
+                .unwrap_or_default();
+            let (id, adopted) = secret_key::create(hook.tools, &key)?;
+            if adopted {
+                secret_key::set(hook.tools, &id, &key)?;
+            }
+            secret_key::publish(hook.tools, &rel, &bag, &id)?;
+        }
+    }
     // The state gathered before the write must not be reused with the old key.
     state.peer.secret_key = Some(key);
     reconcile(

@@ -16,7 +16,8 @@ use crate::integrations::{
     http_proxy, oauth, openfga, rabbitmq, redis, s3, saml, smtp, tracing, valkey,
 };
 use crate::juju::context::{
-    Event, HookContext, RelationEvent, RelationKind, SecretKind, WorkloadKind,
+    Event, HookContext, RelationEvent, RelationId, RelationKind, SecretEvent, SecretKind,
+    WorkloadKind,
 };
 use crate::juju::tools::{Databag, HookTools, LogLevel};
 use crate::observability;
@@ -27,9 +28,8 @@ use crate::reconcile::{
     APP_PORT, ReconcileOptions, check_state, publish_ingress, read_migration_status, reconcile,
     write_ingress_data,
 };
-use crate::state::{
-    CharmState, PEER_ENDPOINT, SECRET_KEY_FIELD, base_url, gather, relation_ids, the_relation,
-};
+use crate::secret_key::{self, Stored};
+use crate::state::{CharmState, PEER_ENDPOINT, base_url, gather, relation_ids, the_relation};
 
 /// The workload container.
 pub const CONTAINER: &str = "django-app";
@@ -150,7 +150,9 @@ fn handle(hook: &mut Hook<'_>) -> Result<(), HookError> {
             observability::publish_metrics(hook, false)?;
             update_status(hook)
         }
+        Event::Secret(s) if s.kind == SecretKind::Remove => remove_secret_key_revision(hook, s),
         Event::LeaderElected | Event::UpgradeCharm => {
+            migrate_secret_key(hook)?;
             let leader = hook.tools.is_leader()?;
             publish_ingress(ctx, &hook.project.meta, hook.tools, leader)?;
             observability::publish_dashboards(hook)?;
@@ -543,31 +545,65 @@ fn remote_app(hook: &mut Hook<'_>, event: &RelationEvent) -> Result<Option<Strin
     }
 }
 
-/// On `secret-storage-relation-created`, the leader stores a key if there is none
-/// (`DJANGO.md` 4). Nothing else happens in that hook.
-fn generate_secret_key(hook: &mut Hook<'_>) -> Result<(), HookError> {
-    let tools = &mut *hook.tools;
-    if !tools.is_leader()? {
-        return Ok(());
-    }
-    let Some(rel) = relation_ids(hook.ctx, tools, PEER_ENDPOINT)?
+/// The peer relation and our application bag on it, when the relation exists.
+fn peer_bag(hook: &mut Hook<'_>) -> Result<Option<(RelationId, Databag)>, HookError> {
+    let Some(rel) = relation_ids(hook.ctx, hook.tools, PEER_ENDPOINT)?
         .into_iter()
         .next()
     else {
+        return Ok(None);
+    };
+    let bag = hook.tools.relation_get(&rel, &hook.ctx.app_name, true)?;
+    Ok(bag.map(|bag| (rel, bag)))
+}
+
+/// On `secret-storage-relation-created`, the leader makes sure the key is in its Juju
+/// secret: one that exists already is adopted, a key in the bag is moved, and only
+/// when there is neither is a new key generated (`DJANGO.md` 4; `secret_key`).
+/// Nothing else happens in that hook.
+fn generate_secret_key(hook: &mut Hook<'_>) -> Result<(), HookError> {
+    if !hook.tools.is_leader()? {
+        return Ok(());
+    }
+    let Some((rel, bag)) = peer_bag(hook)? else {
         return Ok(());
     };
-    let bag = tools.relation_get(&rel, &hook.ctx.app_name, true)?;
-    if bag
-        .as_ref()
-        .and_then(|b| b.get(SECRET_KEY_FIELD))
-        .is_some_and(|k| !k.is_empty())
+    if secret_key::migrate(hook.tools, &rel, &bag)?.is_some() || Stored::of(&bag) != Stored::Nothing
     {
         return Ok(());
     }
-    let data: Databag = [(SECRET_KEY_FIELD.to_string(), new_secret_key()?)]
-        .into_iter()
-        .collect();
-    tools.relation_set(&rel, &data, true)?;
+    let (id, _) = secret_key::create(hook.tools, &new_secret_key()?)?;
+    secret_key::publish(hook.tools, &rel, &bag, &id)?;
+    Ok(())
+}
+
+/// `upgrade-charm` and `leader-elected`: the leader moves a key still in the peer bag
+/// into its Juju secret, before anything else (`secret_key::migrate`).
+fn migrate_secret_key(hook: &mut Hook<'_>) -> Result<(), HookError> {
+    if !hook.tools.is_leader()? {
+        return Ok(());
+    }
+    if let Some((rel, bag)) = peer_bag(hook)? {
+        secret_key::migrate(hook.tools, &rel, &bag)?;
+    }
+    Ok(())
+}
+
+/// `secret-remove` for the key's secret: no unit tracks that revision any more, so it
+/// goes (a rotated-out key is not left readable).
+fn remove_secret_key_revision(hook: &mut Hook<'_>, event: &SecretEvent) -> Result<(), HookError> {
+    let Some(revision) = event.revision else {
+        return Ok(());
+    };
+    let Some((_, bag)) = peer_bag(hook)? else {
+        return Ok(());
+    };
+    let Stored::Secret(ours) = Stored::of(&bag) else {
+        return Ok(());
+    };
+    if secret_key::same_secret(&event.id, &ours) {
+        hook.tools.secret_remove(&ours, Some(revision))?;
+    }
     Ok(())
 }
 

@@ -23,6 +23,8 @@
 //! * [`charm`]: event routing and the error policy; [`actions`]: the actions, as a table.
 //! * [`sim`]: the simulated world: an in-memory Juju and Pebble, and `simulate`, one
 //!   event against them. Depends on the rest; nothing product-side depends on it.
+//! * [`secret_key`]: the Django secret key in its Juju secret: reading, generating,
+//!   migrating from the peer bag, rotating.
 //! * [`pyjson`], [`random`]: Python-compatible JSON; keys, passwords and UUIDs.
 
 pub mod actions;
@@ -39,5 +41,6 @@ pub mod project;
 pub mod pyjson;
 pub mod random;
 pub mod reconcile;
+pub mod secret_key;
 pub mod sim;
 pub mod state;

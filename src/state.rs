@@ -20,6 +20,7 @@ use crate::juju::context::{Event, HookContext, RelationId, RelationKind};
 use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{HookTools, SecretRead, ToolError};
 use crate::project::Project;
+use crate::secret_key::{self, Stored};
 
 pub use crate::django::state::{
     CharmState, IngressState, IntegrationState, OauthState, PeerState, Proxies, in_order,
@@ -27,8 +28,6 @@ pub use crate::django::state::{
 
 /// The peer relation `secret-storage`.
 pub const PEER_ENDPOINT: &str = "secret-storage";
-/// The peer app databag key holding the Django secret key.
-pub const SECRET_KEY_FIELD: &str = "django_secret_key";
 
 /// The relation a `-relation-broken` hook is about: it must count as gone.
 pub fn broken_relation(ctx: &HookContext) -> Option<&RelationId> {
@@ -75,9 +74,20 @@ pub fn the_relation(
     Ok(None)
 }
 
+/// Whether gathering may move the Django secret key into its Juju secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMigration {
+    /// On the leader, when the peer bag has no secret ID (`secret_key::migrate`).
+    Run,
+    /// Leave the bag as it is (`rotate-secret-key` writes the new key itself).
+    Skip,
+}
+
 fn gather_peer(
     ctx: &HookContext,
     tools: &mut HookTools,
+    leader: bool,
+    migration: KeyMigration,
 ) -> Result<(Option<RelationId>, PeerState), ToolError> {
     let Some(rel) = relation_ids(ctx, tools, PEER_ENDPOINT)?.into_iter().next() else {
         return Ok((None, PeerState::default()));
@@ -88,12 +98,28 @@ fn gather_peer(
         // The relation went away while we looked.
         return Ok((None, PeerState::default()));
     };
-    let secret_key = bag.get(SECRET_KEY_FIELD).filter(|k| !k.is_empty()).cloned();
+    let mut stored = Stored::of(&bag);
+    let mut known = None;
+    if leader
+        && migration == KeyMigration::Run
+        && let Some(migrated) = secret_key::migrate(tools, &rel, &bag)?
+    {
+        stored = Stored::Secret(migrated.id);
+        known = migrated.key;
+    }
+    let secret_key = match known {
+        Some(key) => Some(key),
+        None => secret_key::read(tools, &stored)?,
+    };
     Ok((
         Some(rel),
         PeerState {
             related: true,
             secret_key,
+            secret_key_id: match stored {
+                Stored::Secret(id) => Some(id),
+                _ => None,
+            },
             other_units: other_units
                 .into_iter()
                 .filter(|u| u != &ctx.unit_name)
@@ -302,13 +328,23 @@ pub fn gather(
     project: &Project,
     tools: &mut HookTools,
 ) -> Result<CharmState, ToolError> {
+    gather_with(ctx, project, tools, KeyMigration::Run)
+}
+
+/// [`gather`], saying whether the secret key may be migrated.
+pub fn gather_with(
+    ctx: &HookContext,
+    project: &Project,
+    tools: &mut HookTools,
+    migration: KeyMigration,
+) -> Result<CharmState, ToolError> {
     let meta = &project.meta;
     let values = tools.config_get()?;
     let config = read_config(&values, meta, &mut |uri: &str| {
         tools.secret_get(Some(uri), None, SecretRead::Refresh)
     })?;
     let leader = tools.is_leader()?;
-    let (peer_relation, peer) = gather_peer(ctx, tools)?;
+    let (peer_relation, peer) = gather_peer(ctx, tools, leader, migration)?;
     let ingress = gather_ingress(ctx, meta, tools)?;
     let (integrations, oauth) = gather_integrations(ctx, meta, tools, &values)?;
     let oauth_multiple = matches!(

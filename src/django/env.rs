@@ -138,6 +138,7 @@ mod tests {
             peer: PeerState {
                 related: true,
                 secret_key: Some("Zq9".into()),
+                secret_key_id: None,
                 other_units: vec!["blog/0".into(), "blog/2".into(), "blog/10".into()],
             },
             proxy: Proxies {

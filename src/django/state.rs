@@ -14,8 +14,11 @@ use crate::juju::context::RelationId;
 pub struct PeerState {
     /// The relation exists.
     pub related: bool,
-    /// `django_secret_key`, when non-empty.
+    /// The Django secret key: the Juju secret's value, or (until the leader moves it)
+    /// the old `django_secret_key` field.
     pub secret_key: Option<String>,
+    /// `django_secret_key_id`: the Juju secret holding the key, once there is one.
+    pub secret_key_id: Option<String>,
     /// The other units of the application.
     pub other_units: Vec<String>,
 }

@@ -122,6 +122,7 @@ mod tests {
             peer: PeerState {
                 related: true,
                 secret_key: Some("k".into()),
+                secret_key_id: None,
                 other_units: vec![],
             },
             integrations: vec![IntegrationState {

@@ -251,6 +251,14 @@ pub struct GoalUnit {
     pub status: String,
 }
 
+/// A secret's ID without its scheme and model: `secret:abc`, `secret://<model>/abc`
+/// and `abc` are all `abc`.
+pub fn bare_secret_id(id: &str) -> &str {
+    let id = id.strip_prefix("secret:").unwrap_or(id);
+    let id = id.strip_prefix("//").unwrap_or(id);
+    id.rsplit('/').next().unwrap_or(id)
+}
+
 /// Which secret-bearing `key=value` arguments a tool takes: their values are redacted
 /// from error messages.
 fn redacts_values(tool: &str) -> bool {

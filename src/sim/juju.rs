@@ -133,6 +133,11 @@ pub struct SecretState {
     pub expire: Option<String>,
     /// Relation ids the secret is granted on (owner side).
     pub grants: Vec<u64>,
+    /// Added in the hook running now: a `secret-set` in the same hook amends the add
+    /// (its content replaces the first revision), as Juju does. Cleared when the hook
+    /// ends.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 /// Builders for fixtures, like [`RelationState`]'s.
@@ -145,6 +150,16 @@ impl SecretState {
             revisions: vec![content],
             granted: true,
             ..SecretState::default()
+        }
+    }
+
+    /// Secret `id` owned by this application under `label`, with `content` as its only
+    /// revision.
+    pub fn owned(id: impl Into<String>, label: &str, content: Databag) -> Self {
+        SecretState {
+            owner: Some("application".into()),
+            label: Some(label.into()),
+            ..SecretState::new(id, content)
         }
     }
 
@@ -302,6 +317,17 @@ impl JujuState {
         self.opened_ports.clone_from(&before.opened_ports);
         self.unit_state.clone_from(&before.unit_state);
         self.next_secret = before.next_secret;
+    }
+
+    /// The hook that started from `before` ended with `exit_code`: a failed hook's
+    /// buffered changes are dropped, and secrets added in it are no longer pending.
+    pub fn end_hook(&mut self, before: &JujuState, exit_code: i32) {
+        if exit_code != 0 {
+            self.rollback_to(before);
+        }
+        for secret in &mut self.secrets {
+            secret.pending = false;
+        }
     }
 
     /// The `juju-log` messages, one per line.

@@ -231,9 +231,7 @@ impl Simulation {
             self.pebble.clone(),
             self.pebble_reachable,
         )?;
-        if exit_code != 0 {
-            juju.rollback_to(&before);
-        }
+        juju.end_hook(&before, i32::from(exit_code));
         self.juju = juju.clone();
         self.pebble = pebble.clone();
         Ok(Outcome {

@@ -87,19 +87,24 @@ fn the_leader_creates_the_secret_key_when_the_peer_relation_is_created() {
     h.state.relations.push(peer(None));
     let run = h.run_relation("secret-storage", "created", None);
     assert_eq!(run.code, 0, "{run:?}");
-    let key = &h.state.relation("secret-storage").unwrap().local_app_data["django_secret_key"];
+    assert_eq!(h.state.secrets.len(), 1);
+    let secret = h.state.secrets[0].clone();
+    assert_eq!(secret.label.as_deref(), Some("django-secret-key"));
+    assert_eq!(secret.owner.as_deref(), Some("application"));
+    assert!(!secret.pending, "committed when the hook ended");
+    let key = &secret.revisions[0]["value"];
     assert_eq!(key.len(), 86);
+    assert_eq!(
+        h.state.relation("secret-storage").unwrap().local_app_data,
+        bag(&[("django_secret_key_id", &secret.id)])
+    );
     assert_eq!(
         h.state.unit_status, None,
         "nothing else happens in that hook"
     );
     // A second run keeps the key.
-    let first = key.clone();
     h.run_relation("secret-storage", "created", None);
-    assert_eq!(
-        h.state.relation("secret-storage").unwrap().local_app_data["django_secret_key"],
-        first
-    );
+    assert_eq!(h.state.secrets, vec![secret]);
 }
 
 /// A test of the harness itself: like Juju, it drops what a failed hook buffered.

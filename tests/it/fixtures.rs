@@ -3,6 +3,7 @@
 //! runs each scenario in both modes.
 
 use django_charm::juju::tools::{Status, StatusKind};
+use django_charm::sim::juju::{ActionState, JujuState, SecretState};
 use django_charm::sim::pebble::PebbleOp;
 use django_charm::sim::{EXAMPLE, Outcome, Simulation};
 
@@ -37,6 +38,71 @@ pub fn world(mode: Mode) -> World {
     World::new(example(), mode)
 }
 
+/// The label of the Juju secret holding the Django secret key.
+pub const KEY_LABEL: &str = "django-secret-key";
+
+/// The Django secret key as the model holds it: the latest revision of the secret the
+/// peer bag's `django_secret_key_id` names.
+pub fn stored_key(juju: &JujuState) -> Option<String> {
+    let id = juju
+        .relation("secret-storage")?
+        .local_app_data
+        .get("django_secret_key_id")?;
+    let bare = |s: &str| s.rsplit([':', '/']).next().unwrap_or(s).to_string();
+    let secret = juju.secrets.iter().find(|s| bare(&s.id) == bare(id))?;
+    secret.revisions.last()?.get("value").cloned()
+}
+
+/// The secret holding the Django secret key, by its label.
+pub fn key_secret(juju: &JujuState) -> Option<&SecretState> {
+    juju.secrets
+        .iter()
+        .find(|s| s.owner.is_some() && s.label.as_deref() == Some(KEY_LABEL))
+}
+
+/// A fresh deployment: no key in the peer bag, no secret.
+pub fn forget_secret_key(juju: &mut JujuState) {
+    juju.relation_mut("secret-storage")
+        .expect("the peer relation")
+        .local_app_data
+        .clear();
+    juju.secrets
+        .retain(|s| s.label.as_deref() != Some(KEY_LABEL));
+}
+
+/// The layout of earlier versions and of the reference charm: the key itself in the
+/// peer bag, no secret.
+pub fn old_layout(juju: &mut JujuState, key: &str) {
+    forget_secret_key(juju);
+    juju.relation_mut("secret-storage")
+        .expect("the peer relation")
+        .local_app_data = bag(&[("django_secret_key", key)]);
+}
+
+/// `key` is in no relation bag, log line or status.
+pub fn assert_key_hidden(juju: &JujuState, key: &str) {
+    for rel in &juju.relations {
+        let bags = std::iter::once(&rel.local_app_data)
+            .chain(std::iter::once(&rel.local_unit_data))
+            .chain(std::iter::once(&rel.remote_app_data))
+            .chain(rel.remote_units.values());
+        for bag in bags {
+            assert!(
+                bag.values().all(|v| !v.contains(key)),
+                "the key is in a bag of {}",
+                rel.endpoint
+            );
+        }
+    }
+    assert!(!juju.log_text().contains(key), "the key is logged");
+    for status in juju.status_history.iter() {
+        assert!(
+            !format!("{status:?}").contains(key),
+            "the key is in a status"
+        );
+    }
+}
+
 pub fn blocked(m: &str) -> Option<Status> {
     Some(Status::new(StatusKind::Blocked, m))
 }
@@ -47,6 +113,17 @@ pub fn waiting(m: &str) -> Option<Status> {
 
 pub fn active() -> Option<Status> {
     Some(Status::active())
+}
+
+/// The next event is an action with these parameters.
+pub fn action(sim: &mut Simulation, params: serde_json::Value) {
+    sim.juju.action = Some(ActionState {
+        params: params
+            .as_object()
+            .expect("parameters are an object")
+            .clone(),
+        ..Default::default()
+    });
 }
 
 /// Run an event that must succeed (exit 0).

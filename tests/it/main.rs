@@ -8,7 +8,8 @@
 //!   precedence, required integrations, non-leaders): `integrations/statuses.rs` or
 //!   `integrations/several.rs`;
 //! - any other behaviour a user sees (config, actions, migrations, gunicorn, peers,
-//!   secrets): `scenarios.rs`; the COS relations and `paas-config.yaml`:
+//!   secrets): `scenarios.rs`; the Django secret key in its Juju secret (generation,
+//!   migration, rotation, several units): `secret_key.rs`; the COS relations and `paas-config.yaml`:
 //!   `observability.rs`;
 //! - what only the built binary shows (hook tools failing, the packed charm, the
 //!   `simulate` command): `e2e.rs`;
@@ -34,3 +35,4 @@ mod observability;
 mod parsers_proptest;
 mod pebble_client;
 mod scenarios;
+mod secret_key;

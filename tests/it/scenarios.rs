@@ -4,7 +4,7 @@
 //! binary, the fake hook tools and the fake Pebble server.
 
 use django_charm::juju::tools::{Databag, Status};
-use django_charm::sim::juju::{ActionState, SecretState};
+use django_charm::sim::juju::SecretState;
 use django_charm::sim::pebble::{ExecRule, PebbleOp, ServiceStatus};
 use django_charm::sim::{CHARMCRAFT_YAML, Simulation};
 
@@ -88,11 +88,7 @@ fn fresh_deploy_to_active(mode: Mode) {
     let mut sim = world(mode);
     let pg = sim.juju.relation_mut("postgresql").unwrap();
     let provider = std::mem::take(&mut pg.remote_app_data);
-    sim.juju
-        .relation_mut("secret-storage")
-        .unwrap()
-        .local_app_data
-        .clear();
+    forget_secret_key(&mut sim.juju);
     sim.juju.relations.retain(|r| r.endpoint != "ingress");
 
     for event in ["install", "leader-elected", "start"] {
@@ -107,9 +103,20 @@ fn fresh_deploy_to_active(mode: Mode) {
     assert!(out.ops().is_empty(), "{:?}", out.ops());
 
     run(&mut sim, "secret-storage-relation-created");
-    let key =
-        sim.juju.relation("secret-storage").unwrap().local_app_data["django_secret_key"].clone();
+    // The key is in an application-owned Juju secret; the peer bag has only its ID.
+    let secret = key_secret(&sim.juju).expect("the key's secret").clone();
+    assert_eq!(secret.owner.as_deref(), Some("application"));
+    assert_eq!(
+        secret.description.as_deref(),
+        Some("Django SECRET_KEY of this application")
+    );
+    let key = stored_key(&sim.juju).unwrap();
     assert_eq!(key.len(), 86);
+    assert_eq!(secret.revisions, vec![bag(&[("value", key.as_str())])]);
+    assert_eq!(
+        sim.juju.relation("secret-storage").unwrap().local_app_data,
+        bag(&[("django_secret_key_id", secret.id.as_str())])
+    );
 
     run(&mut sim, "postgresql-relation-created");
     let pg = sim.juju.relation("postgresql").unwrap();
@@ -423,13 +430,6 @@ fn workers_everywhere_scheduler_on_the_lowest_unit(mode: Mode) {
     );
 }
 
-fn action(sim: &mut Simulation, params: serde_json::Value) {
-    sim.juju.action = Some(ActionState {
-        params: params.as_object().unwrap().clone(),
-        ..Default::default()
-    });
-}
-
 fn create_superuser_returns_the_password(mode: Mode) {
     let mut sim = world(mode);
     run(&mut sim, "config-changed");
@@ -522,50 +522,6 @@ fn create_superuser_when_not_ready_runs_nothing(mode: Mode) {
     assert!(out.pebble.exec_commands().is_empty());
 }
 
-fn rotate_secret_key_on_the_leader_and_not_elsewhere(mode: Mode) {
-    let mut sim = world(mode);
-    run(&mut sim, "config-changed");
-    let old =
-        sim.juju.relation("secret-storage").unwrap().local_app_data["django_secret_key"].clone();
-    action(&mut sim, serde_json::json!({}));
-    let out = run(&mut sim, "rotate-secret-key");
-    let new =
-        out.juju.relation("secret-storage").unwrap().local_app_data["django_secret_key"].clone();
-    assert_ne!(new, old);
-    assert_eq!(new.len(), 86);
-    assert_eq!(
-        out.juju.action.clone().unwrap().results["status"],
-        "success"
-    );
-    assert_eq!(
-        out.django_env()["DJANGO_SECRET_KEY"],
-        new,
-        "reconciled with the new key"
-    );
-    assert!(op_names(out.ops()).contains(&"replan ".to_string()));
-
-    sim.juju.leader = false;
-    action(&mut sim, serde_json::json!({}));
-    let out = run(&mut sim, "rotate-secret-key");
-    assert_eq!(
-        out.juju.action.clone().unwrap().failed.as_deref(),
-        Some("only leader unit can rotate secret key")
-    );
-
-    let mut sim = world(mode);
-    sim.juju
-        .relation_mut("secret-storage")
-        .unwrap()
-        .local_app_data
-        .clear();
-    action(&mut sim, serde_json::json!({}));
-    let out = run(&mut sim, "rotate-secret-key");
-    assert_eq!(
-        out.juju.action.clone().unwrap().failed.as_deref(),
-        Some("charm is still initializing")
-    );
-}
-
 fn malformed_input_blocks_with_a_named_status_and_never_panics(mode: Mode) {
     type Breakage = Box<dyn Fn(&mut Simulation)>;
     let cases: Vec<(&str, Breakage, &str)> = vec![
@@ -625,32 +581,6 @@ fn malformed_input_blocks_with_a_named_status_and_never_panics(mode: Mode) {
         .insert("django-debug".into(), "maybe".into());
     let out = sim.run("config-changed");
     assert_eq!(out.exit_code, 0);
-}
-
-fn a_key_written_by_the_reference_charm_is_kept(mode: Mode) {
-    let mut sim = world(mode);
-    let reference_key =
-        "reference-charm-key_with-86-chars-from-token-urlsafe-64-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    sim.juju
-        .relation_mut("secret-storage")
-        .unwrap()
-        .local_app_data = bag(&[("django_secret_key", reference_key)]);
-    for event in [
-        "upgrade-charm",
-        "config-changed",
-        "leader-elected",
-        "secret-storage-relation-created",
-    ] {
-        run(&mut sim, event);
-    }
-    assert_eq!(
-        sim.juju.relation("secret-storage").unwrap().local_app_data["django_secret_key"],
-        reference_key
-    );
-    assert_eq!(
-        sim.run("config-changed").django_env()["DJANGO_SECRET_KEY"],
-        reference_key
-    );
 }
 
 fn no_secret_value_reaches_a_log_or_a_status(mode: Mode) {
@@ -720,7 +650,13 @@ fn secret_options_and_relation_secrets_are_read_fresh_on_secret_changed(mode: Mo
     let out = run(&mut sim, "config-changed");
     assert_eq!(out.django_env()["DJANGO_API_CREDENTIALS_TOKEN"], "abc");
     assert_eq!(out.django_env()["DJANGO_API_CREDENTIALS_CLIENT_ID"], "c1");
-    sim.juju.secrets[1].revisions.push(bag(&[("token", "def")]));
+    sim.juju
+        .secrets
+        .iter_mut()
+        .find(|s| s.id == "secret:creds")
+        .expect("the option's secret")
+        .revisions
+        .push(bag(&[("token", "def")]));
     sim.env
         .insert("JUJU_SECRET_ID".into(), "secret:creds".into());
     let out = run(&mut sim, "secret-changed");
@@ -1112,9 +1048,7 @@ in_both_modes!(
     create_superuser_returns_the_password,
     create_superuser_failure_returns_the_output_verbatim,
     create_superuser_when_not_ready_runs_nothing,
-    rotate_secret_key_on_the_leader_and_not_elsewhere,
     malformed_input_blocks_with_a_named_status_and_never_panics,
-    a_key_written_by_the_reference_charm_is_kept,
     no_secret_value_reaches_a_log_or_a_status,
     waiting_for_pebble_when_the_container_is_not_reachable,
     secret_options_and_relation_secrets_are_read_fresh_on_secret_changed,

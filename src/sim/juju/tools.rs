@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::*;
-use crate::juju::tools::{Databag, Status, StatusKind, ToolOutput};
+use crate::juju::tools::{Databag, Status, StatusKind, ToolOutput, bare_secret_id};
 
 /// A tool's answer under construction.
 type Answer = Result<String, (i32, String)>;
@@ -166,7 +166,7 @@ fn dispatch(
                 .secrets
                 .iter()
                 .filter(|s| s.owner.is_some())
-                .map(|s| bare_id(&s.id).to_string())
+                .map(|s| bare_secret_id(&s.id).to_string())
                 .collect();
             if ids.is_empty() {
                 ok_json(Value::Null)
@@ -526,13 +526,6 @@ fn goal_state(state: &JujuState) -> Answer {
     ok_json(serde_json::json!({"units": units, "relations": {}}))
 }
 
-/// `secret:abc` and `secret://<model>/abc` → `abc`.
-fn bare_id(id: &str) -> &str {
-    let id = id.strip_prefix("secret:").unwrap_or(id);
-    let id = id.strip_prefix("//").unwrap_or(id);
-    id.rsplit('/').next().unwrap_or(id)
-}
-
 fn find_secret<'a>(
     state: &'a mut JujuState,
     id: Option<&str>,
@@ -542,7 +535,7 @@ fn find_secret<'a>(
         Some(id) => state
             .secrets
             .iter_mut()
-            .find(|s| bare_id(&s.id) == bare_id(id)),
+            .find(|s| bare_secret_id(&s.id) == bare_secret_id(id)),
         None => match label {
             Some(l) => state
                 .secrets
@@ -587,7 +580,8 @@ fn secret_get(state: &mut JujuState, args: &[String]) -> Answer {
     }
     let revision = if a.on("peek") {
         latest
-    } else if a.on("refresh") || secret.owner.is_some() {
+    } else if a.on("refresh") {
+        // Owners are pinned too (Juju 3.1.7 and later): only --refresh moves them on.
         secret.pinned = Some(latest);
         latest
     } else {
@@ -647,6 +641,15 @@ fn secret_add(state: &mut JujuState, args: &[String]) -> Answer {
     if owner == "application" && !state.leader {
         return fail("permission denied");
     }
+    let label = a.flag(&["label"]);
+    if let Some(l) = label
+        && state
+            .secrets
+            .iter()
+            .any(|s| s.owner.is_some() && s.label.as_deref() == Some(l))
+    {
+        return fail(format!("secret with label {l:?} already exists"));
+    }
     state.next_secret += 1;
     let id = format!("secret:c{:019}", state.next_secret);
     state.secrets.push(SecretState {
@@ -660,6 +663,7 @@ fn secret_add(state: &mut JujuState, args: &[String]) -> Answer {
         rotate: a.flag(&["rotate"]).map(String::from),
         expire: a.flag(&["expire"]).map(String::from),
         grants: vec![],
+        pending: true,
     });
     Ok(format!("{id}\n"))
 }
@@ -675,7 +679,14 @@ fn secret_set(state: &mut JujuState, args: &[String]) -> Answer {
         return fail("permission denied");
     }
     if !content.is_empty() {
-        secret.revisions.push(content);
+        if secret.pending {
+            // Not committed yet: the set amends the add.
+            if let Some(first) = secret.revisions.last_mut() {
+                *first = content;
+            }
+        } else {
+            secret.revisions.push(content);
+        }
     }
     if let Some(l) = a.flag(&["label"]) {
         secret.label = Some(l.into());
@@ -719,7 +730,7 @@ fn secret_info_get(state: &mut JujuState, args: &[String]) -> Answer {
             info.insert(k.into(), Value::from(v.clone()));
         }
     }
-    ok_json(serde_json::json!({ bare_id(&secret.id): info }))
+    ok_json(serde_json::json!({ bare_secret_id(&secret.id): info }))
 }
 
 fn secret_grant(state: &mut JujuState, scope: &HookScope, tool: &str, args: &[String]) -> Answer {
@@ -758,7 +769,7 @@ fn secret_remove(state: &mut JujuState, args: &[String]) -> Answer {
             if let Some(s) = state
                 .secrets
                 .iter_mut()
-                .find(|s| bare_id(&s.id) == bare_id(&id))
+                .find(|s| bare_secret_id(&s.id) == bare_secret_id(&id))
                 && rev >= 1
                 && rev <= s.revisions.len()
             {
@@ -767,7 +778,9 @@ fn secret_remove(state: &mut JujuState, args: &[String]) -> Answer {
             }
         }
         Some(Err(_)) => return usage("invalid revision"),
-        None => state.secrets.retain(|s| bare_id(&s.id) != bare_id(&id)),
+        None => state
+            .secrets
+            .retain(|s| bare_secret_id(&s.id) != bare_secret_id(&id)),
     }
     Ok(String::new())
 }

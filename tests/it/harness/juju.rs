@@ -199,9 +199,7 @@ impl JujuHarness {
         let mut after: JujuState =
             serde_json::from_slice(&std::fs::read(self.state_path()).unwrap()).unwrap();
         let code = out.status.code().unwrap_or(-1);
-        if code != 0 {
-            after.rollback_to(&before);
-        }
+        after.end_hook(&before, code);
         self.state = after;
         HookRun {
             code,
