@@ -41,20 +41,30 @@ pub fn run_hook(
     tools: &mut HookTools,
     pebble: &mut dyn Pebble,
 ) -> u8 {
+    tools.set_local(&ctx.app_name, &ctx.unit_name);
+    // Juju may set the workload status itself around these; a new leader writes the
+    // application status once (`juju::status_memory`).
+    match ctx.event {
+        Event::Install | Event::UpgradeCharm => tools.forget_statuses(false),
+        Event::LeaderElected => tools.forget_statuses(true),
+        _ => {}
+    }
     let mut hook = Hook {
         ctx,
         project,
         tools,
         pebble,
     };
-    match handle(&mut hook) {
+    let code = match handle(&mut hook) {
         Ok(()) => 0,
         Err(e) => {
             let message = format!("{} failed: {e}", ctx.event_name());
             log(hook.tools, LogLevel::Error, &message);
             1
         }
-    }
+    };
+    tools.finish_statuses(code == 0);
+    code
 }
 
 fn ignore(hook: &mut Hook<'_>) -> Result<(), HookError> {

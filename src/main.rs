@@ -8,6 +8,7 @@ use clap::Parser;
 use django_charm::charm::{CONTAINER, run_hook};
 use django_charm::hook::log;
 use django_charm::juju::context::{HookContext, ProcessEnv};
+use django_charm::juju::status_memory::{self, StatusMemory};
 use django_charm::juju::tools::{HookTools, LogLevel, ProcessRunner};
 use django_charm::pebble::client::PebbleClient;
 use django_charm::project::Project;
@@ -130,5 +131,7 @@ fn dispatch() -> u8 {
             return 1;
         }
     };
+    let memory = ctx.charm_dir.join(status_memory::FILE);
+    tools.remember_statuses(StatusMemory::load(&memory), Some(memory));
     run_hook(&ctx, &project, &mut tools, &mut pebble)
 }

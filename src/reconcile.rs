@@ -174,6 +174,29 @@ fn original_services(
     Ok(plan.services.clone().into_iter().collect())
 }
 
+/// Maintenance `Preparing service for restart`, set once, just before the reconcile's
+/// first change to the workload (the layer, the log directory, `gunicorn.conf.py`, a
+/// reload, the migration, a replan or a stop): a reconcile that changes nothing leaves
+/// the status alone until its verdict.
+struct Preparing {
+    leader: bool,
+    set: bool,
+}
+
+impl Preparing {
+    fn new(leader: bool) -> Preparing {
+        Preparing { leader, set: false }
+    }
+
+    fn now(&mut self, tools: &mut HookTools) -> Result<(), ToolError> {
+        if !self.set {
+            set_status(tools, self.leader, &Status::maintenance(PREPARING))?;
+            self.set = true;
+        }
+        Ok(())
+    }
+}
+
 /// Options of one reconcile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ReconcileOptions {
@@ -215,7 +238,8 @@ pub fn reconcile(
             )?;
         }
     }
-    set_status(tools, state.leader, &Status::maintenance(PREPARING))?;
+    // Maintenance comes just before the first change to the workload, if any.
+    let mut preparing = Preparing::new(state.leader);
 
     // 5. Worker class, with the original services loaded between the gevent check and
     // the `-k` check (DJANGO.md 8).
@@ -262,11 +286,13 @@ pub fn reconcile(
         combined.services.get(DJANGO_SERVICE) != plan.services.get(DJANGO_SERVICE)
     };
     if added {
+        preparing.now(tools)?;
         pebble.add_layer(LAYER_LABEL, &layer, true)?;
     }
 
     // 7. Log directory, gunicorn.conf.py check and reload.
     if !pebble.exists(LOG_DIR)? {
+        preparing.now(tools)?;
         pebble.make_dir(
             LOG_DIR,
             &MakeDirOptions {
@@ -288,13 +314,20 @@ pub fn reconcile(
             json_logger: state.json_logging.then(json_logger_module),
         },
     );
-    let deferred_reload = match update_gunicorn_conf(pebble, &conf, &django_command, &env)? {
+    let deferred_reload = match update_gunicorn_conf(
+        pebble,
+        (&mut preparing, tools),
+        &conf,
+        &django_command,
+        &env,
+    )? {
         ConfUpdate::Rejected(failed) => {
             log_failure(tools, "gunicorn configuration check", &failed, &env);
             return blocked(tools, CHECK_CONFIG_FAILED);
         }
         ConfUpdate::Written(Some(reload)) if django_redefined => Some(reload),
         ConfUpdate::Written(Some(reload)) => {
+            preparing.now(tools)?;
             reload_django(pebble, reload)?;
             None
         }
@@ -302,7 +335,7 @@ pub fn reconcile(
     };
 
     // 8. Migrations.
-    if let Some((command, failed)) = run_migrations(pebble, &env)? {
+    if let Some((command, failed)) = run_migrations(pebble, (&mut preparing, tools), &env)? {
         // No replan follows: the running django still needs the new file.
         if let Some(reload) = deferred_reload {
             reload_django(pebble, reload)?;
@@ -332,6 +365,7 @@ pub fn reconcile(
         infos.len() < enabled.len() || infos.iter().any(|s| !s.is_running())
     };
     if added || not_running {
+        preparing.now(tools)?;
         match pebble.service_action(ServiceAction::Replan, &[]) {
             Err(PebbleError::Change {
                 id,
@@ -377,6 +411,7 @@ pub fn reconcile(
             .map(|s| s.name)
             .collect();
         if !running.is_empty() {
+            preparing.now(tools)?;
             pebble.service_action(ServiceAction::Stop, &running)?;
         }
     }
@@ -431,6 +466,7 @@ enum ConfUpdate {
 /// Write `gunicorn.conf.py` when its content changes and check it (`DJANGO.md` 7.3).
 fn update_gunicorn_conf(
     pebble: &mut dyn Pebble,
+    (preparing, tools): (&mut Preparing, &mut HookTools),
     content: &str,
     django_command: &str,
     env: &BTreeMap<String, String>,
@@ -451,6 +487,7 @@ fn update_gunicorn_conf(
         make_dirs: false,
         ownership: daemon_owned(),
     };
+    preparing.now(tools)?;
     pebble.push(GUNICORN_CONF_PATH, content.as_bytes(), &owned)?;
     remove_conf_bytecode(pebble)?;
     let argv = check_config_argv(django_command).unwrap_or_else(|| vec!["--check-config".into()]);
@@ -521,6 +558,7 @@ fn remove_conf_bytecode(pebble: &mut dyn Pebble) -> Result<(), PebbleError> {
 /// failed.
 fn run_migrations(
     pebble: &mut dyn Pebble,
+    (preparing, tools): (&mut Preparing, &mut HookTools),
     env: &BTreeMap<String, String>,
 ) -> Result<Option<(Vec<String>, ExecOutput)>, HookError> {
     if !read_migration_status(pebble).needs_run() {
@@ -539,6 +577,7 @@ fn run_migrations(
     request.working_dir = Some(APP_DIR.into());
     request.user = Some(DAEMON_USER.into());
     request.group = Some(DAEMON_USER.into());
+    preparing.now(tools)?;
     let out = pebble.exec(&request)?;
     if out.success() {
         write_migration_status(pebble, MigrationStatus::Completed)?;

@@ -19,6 +19,8 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::juju::context::RelationId;
+use crate::juju::read_cache::ReadCache;
+use crate::juju::status_memory::{StatusBook, StatusMemory};
 
 /// A databag or any other string → string map that keeps the order it was read in.
 pub type Databag = IndexMap<String, String>;
@@ -327,6 +329,10 @@ pub struct HookTools<R: ?Sized = dyn ToolRunner> {
     leader: Option<bool>,
     /// Every value of every secret read in this hook: what the charm must never log.
     secret_contents: Vec<String>,
+    /// The statuses last written, when the caller gave them (`status_memory`).
+    statuses: Option<StatusBook>,
+    /// What each read tool answered in this hook (see [`ReadCache`]).
+    reads: ReadCache,
     // Last: the field a `dyn ToolRunner` may stand for.
     runner: R,
 }
@@ -337,6 +343,8 @@ impl<R: ToolRunner> HookTools<R> {
             runner,
             leader: None,
             secret_contents: Vec::new(),
+            statuses: None,
+            reads: ReadCache::default(),
         }
     }
 
@@ -355,6 +363,37 @@ impl<R: ToolRunner + ?Sized> HookTools<R> {
         &self.runner
     }
 
+    /// From now on, skip a `status-set` that would write what `memory` says was written
+    /// last; `file` is where the memory is kept between hooks (none: the caller keeps
+    /// it). See [`status_memory`](super::status_memory).
+    pub fn remember_statuses(&mut self, memory: StatusMemory, file: Option<std::path::PathBuf>) {
+        self.statuses = Some(StatusBook::new(memory, file));
+    }
+
+    /// The hook runs for `unit` of `app`: the bags a `relation-set` changes.
+    pub fn set_local(&mut self, app: &str, unit: &str) {
+        self.reads.set_local(app, unit);
+    }
+
+    /// Forget the last application status (`application_only`) or both.
+    pub fn forget_statuses(&mut self, application_only: bool) {
+        if let Some(book) = &mut self.statuses {
+            book.forget(application_only);
+        }
+    }
+
+    /// The hook ended: keep the status memory (`success`) or drop it.
+    pub fn finish_statuses(&mut self, success: bool) {
+        if let Some(book) = &mut self.statuses {
+            book.finish(success);
+        }
+    }
+
+    /// The status memory of this hook, when there is one.
+    pub fn statuses(&self) -> Option<&StatusBook> {
+        self.statuses.as_ref()
+    }
+
     pub fn runner_mut(&mut self) -> &mut R {
         &mut self.runner
     }
@@ -362,6 +401,20 @@ impl<R: ToolRunner + ?Sized> HookTools<R> {
     /// Run a tool; `Ok(Err(stderr))` when it exited non-zero, so callers can map the
     /// documented "not found" answers to data.
     fn call(
+        &mut self,
+        tool: &str,
+        args: &[String],
+        stdin: Option<&[u8]>,
+    ) -> Result<std::result::Result<Vec<u8>, (i32, String)>> {
+        if let Some(answer) = self.reads.answer(tool, args) {
+            return Ok(answer);
+        }
+        let answer = self.run_tool(tool, args, stdin)?;
+        self.reads.record(tool, args, stdin, &answer);
+        Ok(answer)
+    }
+
+    fn run_tool(
         &mut self,
         tool: &str,
         args: &[String],
@@ -513,18 +566,33 @@ impl<R: ToolRunner + ?Sized> HookTools<R> {
         }
         let leader = self.json("is-leader", &args(["--format=json"]))?;
         self.leader = Some(leader);
+        if !leader {
+            // Another unit owns the application status now, or will.
+            self.forget_statuses(true);
+        }
         Ok(leader)
     }
 
-    /// `status-set` for this unit, or with `application` for the app (leader only).
+    /// `status-set` for this unit, or with `application` for the app (leader only);
+    /// no call when the status memory says it is what was written last.
     pub fn status_set(&mut self, status: &Status, application: bool) -> Result<()> {
+        if let Some(book) = &mut self.statuses {
+            if book.unchanged(application, status) {
+                return Ok(());
+            }
+            book.before_write();
+        }
         let flag = if application {
             "--application=True"
         } else {
             "--application=False"
         };
         let a = args([flag, status.kind.as_str(), "--", &status.message]);
-        self.must("status-set", &a, None).map(|_| ())
+        self.must("status-set", &a, None)?;
+        if let Some(book) = &mut self.statuses {
+            book.written(application, status);
+        }
+        Ok(())
     }
 
     /// `status-get --include-data --format=json --application=false`: this unit's

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use crate::charm::run_hook;
 use crate::juju::context::HookContext;
 use crate::juju::metadata::CharmMeta;
+use crate::juju::status_memory::{Skipped, StatusMemory};
 use crate::juju::tools::HookTools;
 use crate::project::Project;
 use crate::sim::juju::{HookScope, JujuState, MemoryJuju};
@@ -47,6 +48,9 @@ pub struct Simulation {
     pub juju: JujuState,
     pub pebble: PebbleModel,
     pub pebble_reachable: bool,
+    /// The statuses the charm remembers writing last (the file in its charm directory);
+    /// absent: none, so every status is written.
+    pub last_status: StatusMemory,
 }
 
 impl Default for Simulation {
@@ -66,6 +70,7 @@ impl Default for Simulation {
             },
             pebble: PebbleModel::default(),
             pebble_reachable: true,
+            last_status: StatusMemory::default(),
         }
     }
 }
@@ -77,9 +82,30 @@ pub struct Outcome {
     /// Juju after the hook (buffered changes dropped when the hook failed).
     pub juju: JujuState,
     pub pebble: PebbleModel,
+    /// The status writes the charm skipped because they would change nothing (known
+    /// in memory; through `dispatch`, only the calls show them).
+    pub skipped_statuses: Vec<Skipped>,
     /// Index of the first tool call and Pebble op of this event.
     first_call: usize,
     first_op: usize,
+}
+
+/// The world a hook starts from.
+pub struct HookInput {
+    pub juju: JujuState,
+    pub pebble: PebbleModel,
+    /// Whether the container's Pebble can be reached.
+    pub reachable: bool,
+    pub last_status: StatusMemory,
+}
+
+/// What a hook left.
+pub struct HookResult {
+    pub exit_code: u8,
+    pub juju: JujuState,
+    pub pebble: PebbleModel,
+    pub last_status: StatusMemory,
+    pub skipped_statuses: Vec<Skipped>,
 }
 
 /// Why `simulate` refuses a `charmcraft.yaml` that still uses charmcraft extensions.
@@ -185,34 +211,40 @@ impl Simulation {
     /// after it, so events chain.
     pub fn run(&mut self, event: &str) -> Result<Outcome, String> {
         let project = self.project()?;
-        self.run_with(event, |env, juju, pebble, reachable| {
+        self.run_with(event, |env, input| {
             let ctx = HookContext::from_env(env).map_err(|e| e.to_string())?;
             let scope = HookScope {
                 relation_id: env.get("JUJU_RELATION_ID").cloned(),
                 remote_unit: env.get("JUJU_REMOTE_UNIT").cloned(),
                 remote_app: env.get("JUJU_REMOTE_APP").cloned(),
             };
-            let mut tools = HookTools::new(MemoryJuju::new(juju, scope));
+            let mut tools = HookTools::new(MemoryJuju::new(input.juju, scope));
+            tools.remember_statuses(input.last_status, None);
             let mut pebble = MemoryPebble {
-                model: pebble,
-                reachable,
+                model: input.pebble,
+                reachable: input.reachable,
             };
-            let code = run_hook(&ctx, &project, &mut tools, &mut pebble);
-            Ok((code, tools.into_runner().state, pebble.model))
+            let exit_code = run_hook(&ctx, &project, &mut tools, &mut pebble);
+            let (last_status, skipped_statuses) = tools
+                .statuses()
+                .map(|book| (book.memory().clone(), book.skipped().to_vec()))
+                .unwrap_or_default();
+            Ok(HookResult {
+                exit_code,
+                juju: tools.into_runner().state,
+                pebble: pebble.model,
+                last_status,
+                skipped_statuses,
+            })
         })
     }
 
-    /// Run `event` with `execute`, which gets the hook environment, the Juju state, the
-    /// container and whether it is reachable, and returns the exit code and the world
-    /// after the hook. Buffered Juju changes are dropped when the hook fails.
+    /// Run `event` with `execute`, which gets the hook environment and the world before
+    /// the hook, and returns what the hook left. Buffered Juju changes are dropped when
+    /// the hook fails.
     pub fn run_with<F>(&mut self, event: &str, execute: F) -> Result<Outcome, String>
     where
-        F: FnOnce(
-            &HashMap<String, String>,
-            JujuState,
-            PebbleModel,
-            bool,
-        ) -> Result<(u8, JujuState, PebbleModel), String>,
+        F: FnOnce(&HashMap<String, String>, HookInput) -> Result<HookResult, String>,
     {
         let project = self.project()?;
         let env = self.hook_env(event, &project.meta);
@@ -225,19 +257,31 @@ impl Simulation {
         let before = self.juju.clone();
         let first_call = self.juju.calls.len();
         let first_op = self.pebble.ops.len();
-        let (exit_code, mut juju, pebble) = execute(
+        let result = execute(
             &env,
-            self.juju.clone(),
-            self.pebble.clone(),
-            self.pebble_reachable,
+            HookInput {
+                juju: self.juju.clone(),
+                pebble: self.pebble.clone(),
+                reachable: self.pebble_reachable,
+                last_status: self.last_status.clone(),
+            },
         )?;
+        let HookResult {
+            exit_code,
+            mut juju,
+            pebble,
+            last_status,
+            skipped_statuses,
+        } = result;
         juju.end_hook(&before, i32::from(exit_code));
         self.juju = juju.clone();
         self.pebble = pebble.clone();
+        self.last_status = last_status;
         Ok(Outcome {
             exit_code,
             juju,
             pebble,
+            skipped_statuses,
             first_call,
             first_op,
         })
@@ -283,6 +327,14 @@ impl Outcome {
             "application status: {}\n",
             status(&self.juju.app_status)
         ));
+        for skip in &self.skipped_statuses {
+            let whose = if skip.application {
+                "application"
+            } else {
+                "unit"
+            };
+            out.push_str(&format!("{whose} status unchanged: {}\n", skip.status));
+        }
         out.push_str(&format!(
             "opened ports: {}\n",
             self.juju.opened_ports.join(", ")

@@ -1,6 +1,7 @@
 //! End-to-end: the built binary run through `dispatch` in a packed-charm layout, with
 //! fake hook tools and a fake Pebble server.
 
+use django_charm::juju::status_memory::{self, StatusMemory};
 use django_charm::juju::tools::{Status, StatusKind};
 use django_charm::sim::juju::{RelationState, ToolFailure, bag};
 
@@ -27,6 +28,48 @@ fn no_pebble_socket_waits_for_pebble_ready() {
     assert_eq!(h.state.unit_status, Some(waiting.clone()));
     assert_eq!(h.state.app_status, Some(waiting), "the leader mirrors it");
     assert!(h.state.opened_ports.is_empty());
+}
+
+/// The status memory is a file in the charm directory: the second hook skips what the
+/// first wrote; a corrupt or deleted file means the status is written again.
+#[test]
+fn the_status_memory_lives_in_the_charm_directory() {
+    let mut h = JujuHarness::new(&repo_charmcraft());
+    h.state.relations.push(peer(Some("k")));
+    let status_sets = |h: &JujuHarness, from: usize| {
+        h.state.calls[from..]
+            .iter()
+            .filter(|c| c.tool == "status-set")
+            .count()
+    };
+    let memory = h.charm_dir().join(status_memory::FILE);
+    let mut from = 0;
+    for (prepare, expected) in [
+        (None, 2),
+        (None, 0),
+        (Some("{\"unit\": {\"kind\": \"waiting\""), 2),
+        (None, 0),
+        (Some(""), 2),
+    ] {
+        match prepare {
+            Some("") => std::fs::remove_file(&memory).unwrap(),
+            Some(text) => std::fs::write(&memory, text).unwrap(),
+            None => {}
+        }
+        let run = h.run("hooks/config-changed", &[]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(status_sets(&h, from), expected, "{prepare:?}");
+        from = h.state.calls.len();
+        let waiting = Status::new(StatusKind::Waiting, "Waiting for pebble ready");
+        assert_eq!(h.state.unit_status, Some(waiting.clone()));
+        assert_eq!(
+            StatusMemory::load(&memory),
+            StatusMemory {
+                unit: Some(waiting.clone()),
+                application: Some(waiting),
+            }
+        );
+    }
 }
 
 #[test]

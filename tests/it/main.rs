@@ -9,8 +9,9 @@
 //!   `integrations/several.rs`;
 //! - any other behaviour a user sees (config, actions, migrations, gunicorn, peers,
 //!   secrets): `scenarios.rs`; the Django secret key in its Juju secret (generation,
-//!   migration, rotation, several units): `secret_key.rs`; the COS relations and `paas-config.yaml`:
-//!   `observability.rs`;
+//!   migration, rotation, several units): `secret_key.rs`; the COS relations and
+//!   `paas-config.yaml`: `observability.rs`; status writes skipped and reads not
+//!   repeated: `quiet_hooks.rs`;
 //! - what only the built binary shows (hook tools failing, the packed charm, the
 //!   `simulate` command): `e2e.rs`;
 //! - the product's Pebble client over the wire: `pebble_client.rs`; the fake Pebble
@@ -34,5 +35,6 @@ mod integrations;
 mod observability;
 mod parsers_proptest;
 mod pebble_client;
+mod quiet_hooks;
 mod scenarios;
 mod secret_key;

@@ -5,7 +5,8 @@
 
 use std::ops::{Deref, DerefMut};
 
-use django_charm::sim::{CHARMCRAFT_YAML, Outcome, Simulation};
+use django_charm::juju::status_memory::{self, StatusMemory};
+use django_charm::sim::{CHARMCRAFT_YAML, HookResult, Outcome, Simulation};
 
 use super::fake_pebble::{CONTAINER, FakePebble};
 use super::juju::JujuHarness;
@@ -62,17 +63,25 @@ impl World {
                 let version = self.sim.juju_version.clone();
                 let paas_config = self.sim.paas_config.clone();
                 let elapsed = &mut self.last_hook_time;
-                self.sim.run_with(event, |env, juju, pebble, reachable| {
+                self.sim.run_with(event, |env, input| {
                     let mut harness = JujuHarness::new(&charmcraft);
-                    harness.state = juju;
+                    harness.state = input.juju;
                     harness.model_name = model;
                     harness.juju_version = version;
                     if let Some(text) = &paas_config {
                         std::fs::write(harness.charm_dir().join("paas-config.yaml"), text)
                             .expect("paas-config.yaml in the packed charm");
                     }
+                    // The charm directory is new for every hook: the status memory the
+                    // last one left goes in, the one this one leaves comes out.
+                    let memory = harness.charm_dir().join(status_memory::FILE);
+                    if input.last_status != StatusMemory::default() {
+                        input.last_status.save(&memory).expect("the status memory");
+                    }
                     let socket = harness.socket_path(CONTAINER);
-                    let fake = reachable.then(|| FakePebble::start(&socket, pebble.clone()));
+                    let fake = input
+                        .reachable
+                        .then(|| FakePebble::start(&socket, input.pebble.clone()));
                     let path = env["JUJU_DISPATCH_PATH"].clone();
                     let event_env: Vec<(&str, &str)> = env
                         .iter()
@@ -88,10 +97,15 @@ impl World {
                     );
                     let pebble = match fake {
                         Some(fake) => fake.stop(),
-                        None => pebble,
+                        None => input.pebble,
                     };
-                    let code = u8::try_from(run.code).unwrap_or(255);
-                    Ok((code, harness.state, pebble))
+                    Ok(HookResult {
+                        exit_code: u8::try_from(run.code).unwrap_or(255),
+                        juju: harness.state,
+                        pebble,
+                        last_status: StatusMemory::load(&memory),
+                        skipped_statuses: vec![],
+                    })
                 })
             }
         };

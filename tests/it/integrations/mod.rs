@@ -22,7 +22,7 @@ mod saml;
 mod several;
 mod smtp;
 mod statuses;
-mod tracing;
+pub(crate) mod tracing;
 mod valkey;
 
 use std::collections::BTreeMap;
@@ -49,7 +49,7 @@ const OIDC_OPTIONS: &str = "    oidc-redirect-path:\n      type: string\n      d
 /// The charm's `charmcraft.yaml` with `entries` (one `name: {...}` line each) added to
 /// `requires` after the endpoints it already has, so `postgresql` stays the first
 /// database endpoint.
-fn charmcraft_with(entries: &[&str]) -> String {
+pub(crate) fn charmcraft_with(entries: &[&str]) -> String {
     let mut endpoints = INGRESS_ENDPOINT.to_string();
     for entry in entries {
         endpoints.push_str(&format!("  {entry}\n"));

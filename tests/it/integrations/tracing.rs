@@ -5,7 +5,7 @@ use django_charm::juju::tools::Databag;
 
 use super::*;
 
-pub(super) const TRACING: &str = "tracing: {interface: tracing, optional: true, limit: 1}";
+pub(crate) const TRACING: &str = "tracing: {interface: tracing, optional: true, limit: 1}";
 pub(super) const TRACING_VARS: [(&str, &str); 2] = [
     ("OTEL_SERVICE_NAME", "django-k8s"),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://test-ip:4318/"),
@@ -22,7 +22,7 @@ const NEW_LAYER_AND_GUNICORN: [&str; 4] = [
     "replan ",
 ];
 
-pub(super) fn receivers(url: &str) -> Databag {
+pub(crate) fn receivers(url: &str) -> Databag {
     bag(&[(
         "receivers",
         &format!(r#"[{{"protocol": {{"name": "otlp_http", "type": "http"}}, "url": "{url}"}}]"#),
