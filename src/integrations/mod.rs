@@ -4,18 +4,21 @@
 //! ranked and what their events call for is in [`kind`].
 //!
 //! Adding an integration `foo` that gives environment variables:
-//! 1. `integrations/foo.rs`: `read(tools, rel, remote_app) -> FooData` (its bags and the
-//!    secrets they point to), `env(&FooData) -> Readiness<IndexMap<..>>` (ready,
-//!    missing or invalid, `INTERFACES.md` 1.1), `on_changed(&FooData) -> Reaction`, and
-//!    the requests it writes, if any; unit tests beside them.
-//! 2. A variant of [`kind::IntegrationKind`] and one row of [`kind::SPECS`]: endpoint,
-//!    interface, status name, its ranks in the environment, invalid and missing orders,
-//!    whether its `-broken` forces migrations.
-//! 3. The match arms that call the module: the read in `state::gather_integrations`,
-//!    `on_changed` in `charm::integration_changed`, and a `-created`/`-joined` write in
-//!    `charm::integration_created`/`integration_joined` if the protocol has one. The
-//!    compiler lists every match that misses the new kind.
-//! 4. A scenario in the integration tests: its worked example end to end.
+//! 1. The file `integrations/foo.rs` (declared with `pub mod foo;` below):
+//!    `read(src: &mut impl RelationReader, rel, remote_app) -> FooData` (its bags and
+//!    the secrets they point to), `env(&FooData) -> Readiness<IndexMap<..>>` (ready,
+//!    missing or invalid, `INTERFACES.md` 1.1), the requests it writes, if any, and a
+//!    unit struct `Foo` implementing [`kind::Integration`]: `read` (what the state
+//!    gathers), `on_changed` (what `-relation-changed` calls for) and, where the
+//!    protocol has them, the `-created` and `-joined` writes and a `-departed`
+//!    reaction; unit tests beside them.
+//! 2. In `kind.rs`: a variant of [`kind::IntegrationKind`] (and in its tests' list of
+//!    kinds) and one row of [`kind::SPECS`]: endpoint, interface, status name, its ranks
+//!    in the environment, invalid and missing orders, whether its `-broken` forces
+//!    migrations, and `&foo::Foo`, its handler. Nothing outside `foo.rs` and `kind.rs`
+//!    changes: the state's read and every relation event reach the module through its
+//!    row.
+//! 3. A scenario test in `tests/it/integrations/foo.rs`: its worked example end to end.
 
 pub mod databases;
 pub mod http_proxy;

@@ -11,9 +11,11 @@
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, remote_app_bag,
+};
 use crate::integrations::{Readiness, SecretLookup};
-use crate::juju::context::{RelationId, RelationKind};
+use crate::juju::context::{RelationEvent, RelationId, RelationKind};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, SecretRead, ToolError};
 use crate::pyjson;
@@ -423,6 +425,61 @@ fn is_truth_value(value: &str) -> bool {
         value.to_lowercase().as_str(),
         "y" | "yes" | "t" | "true" | "on" | "1" | "n" | "no" | "f" | "false" | "off" | "0"
     )
+}
+
+/// The handler of the `oauth` row (the one active OAuth endpoint).
+#[derive(Debug)]
+pub struct Oauth;
+
+impl Integration for Oauth {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        let data = read(src, input.rel, input.remote_app)?;
+        let options = OAuthOptions::from_config(input.endpoint, input.config);
+        Ok(Readout {
+            env: env(input.endpoint, &options.scopes, &data),
+            oauth: Some(data),
+        })
+    }
+
+    /// Only the one active OAuth endpoint; leader only; and only what the request
+    /// needs: the options and the base URL.
+    fn on_created(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<(), EventError> {
+        let rel = &event.relation;
+        let active = choose_endpoint(
+            host.meta()
+                .requires
+                .iter()
+                .map(|(n, e)| (n.as_str(), e.interface.as_str())),
+        ) == EndpointChoice::One(&rel.endpoint);
+        if !active || !host.tools().is_leader()? || host.remote_app()?.is_none() {
+            return Ok(());
+        }
+        let config = host.tools().config_get()?;
+        let options = OAuthOptions::from_config(&rel.endpoint, &config);
+        let base_url = host.base_url()?;
+        host.tools()
+            .relation_set(rel, &client_request(&base_url, &options), true)?;
+        Ok(())
+    }
+
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        Ok(match remote_app_bag(host, event)? {
+            Some(bag) => on_changed(&bag),
+            None => Reaction::Nothing,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -4,9 +4,11 @@
 
 use indexmap::IndexMap;
 
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, leader_writes,
+};
 use crate::integrations::{Readiness, SecretLookup};
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, SecretRead, ToolError};
 
@@ -101,6 +103,40 @@ pub fn changed_triggers_reconcile(data: &OpenFgaData) -> bool {
 /// What `openfga-relation-changed` calls for (no migrations).
 pub fn on_changed(data: &OpenFgaData) -> Reaction {
     Reaction::reconcile_if(changed_triggers_reconcile(data), false)
+}
+
+/// The handler of the `openfga` row.
+#[derive(Debug)]
+pub struct Openfga;
+
+impl Integration for Openfga {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
+    }
+
+    /// The leader asks for the store.
+    fn on_created(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<(), EventError> {
+        leader_writes(host, event, || Ok(store_request()))
+    }
+
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        let Some(remote) = host.remote_app()? else {
+            return Ok(Reaction::Nothing);
+        };
+        Ok(on_changed(&read(host.tools(), &event.relation, &remote)?))
+    }
 }
 
 #[cfg(test)]

@@ -6,9 +6,11 @@
 use indexmap::IndexMap;
 
 use crate::integrations::Readiness;
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, leader_writes,
+};
 use crate::integrations::url::{decompose, url_env};
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, ToolError};
 
@@ -189,6 +191,57 @@ pub fn changed_triggers_reconcile(data: &RabbitMqData) -> bool {
 /// What `rabbitmq-relation-changed` and `-departed` call for.
 pub fn on_changed(data: &RabbitMqData) -> Reaction {
     Reaction::reconcile_if(changed_triggers_reconcile(data), true)
+}
+
+/// The handler of the `rabbitmq` row.
+#[derive(Debug)]
+pub struct Rabbitmq;
+
+impl Integration for Rabbitmq {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        Ok(Readout::env(env(
+            &read(src, input.rel, input.remote_app)?,
+            input.app,
+        )))
+    }
+
+    /// The reconcile comes first, then the request (the reference's order).
+    fn on_joined(&self, _event: &RelationEvent) -> Reaction {
+        Reaction::Reconcile { migrations: false }
+    }
+
+    fn joined_writes(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<(), EventError> {
+        let app = host.ctx().app_name.clone();
+        leader_writes(host, event, || Ok(access_request(&app)))
+    }
+
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        let Some(remote) = host.remote_app()? else {
+            return Ok(Reaction::Nothing);
+        };
+        Ok(on_changed(&read(host.tools(), &event.relation, &remote)?))
+    }
+
+    /// The provider's units carry RabbitMQ's data: one leaving is a change.
+    fn on_departed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        self.on_changed(host, event)
+    }
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 use indexmap::IndexMap;
 
 use crate::integrations::Readiness;
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{EventError, EventHost, Integration, Reaction, ReadInput, Readout};
 use crate::integrations::url::{normalise_url, url_env};
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, ToolError};
 
@@ -113,6 +113,32 @@ pub fn joined_or_changed_triggers_reconcile(remote_unit: Option<&str>) -> bool {
 /// What `redis-relation-joined` and `-changed` call for.
 pub fn on_joined_or_changed(remote_unit: Option<&str>) -> Reaction {
     Reaction::reconcile_if(joined_or_changed_triggers_reconcile(remote_unit), true)
+}
+
+/// The handler of the `redis` row.
+#[derive(Debug)]
+pub struct Redis;
+
+impl Integration for Redis {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
+    }
+
+    fn on_joined(&self, event: &RelationEvent) -> Reaction {
+        on_joined_or_changed(event.remote_unit.as_deref())
+    }
+
+    fn on_changed(
+        &self,
+        _host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        Ok(on_joined_or_changed(event.remote_unit.as_deref()))
+    }
 }
 
 #[cfg(test)]

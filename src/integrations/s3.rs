@@ -6,8 +6,10 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::integrations::Readiness;
-use crate::integrations::kind::Reaction;
-use crate::juju::context::RelationId;
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, leader_writes, remote_app_bag,
+};
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, ToolError};
 use crate::pyjson;
@@ -169,6 +171,41 @@ pub fn env(data: &S3Data) -> Readiness<IndexMap<String, String>> {
     // Independent of `attributes` and never `null` (`DJANGO.md` 17, item 3).
     put("S3_TLS_CA_CHAIN", json_list(&p.tls_ca_chain).as_ref());
     Readiness::Ready(env)
+}
+
+/// The handler of the `s3` row.
+#[derive(Debug)]
+pub struct S3;
+
+impl Integration for S3 {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
+    }
+
+    /// The leader asks for a bucket named after the app.
+    fn joined_writes(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<(), EventError> {
+        let app = host.ctx().app_name.clone();
+        leader_writes(host, event, || Ok(requirer_app_data(&app)))
+    }
+
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        Ok(match remote_app_bag(host, event)? {
+            Some(bag) => on_changed(&bag),
+            None => Reaction::Nothing,
+        })
+    }
 }
 
 #[cfg(test)]

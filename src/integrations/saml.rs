@@ -5,9 +5,11 @@
 use indexmap::IndexMap;
 
 use crate::integrations::Readiness;
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, remote_app_bag,
+};
 use crate::integrations::url::normalise_url;
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, ToolError};
 
@@ -183,6 +185,30 @@ pub fn env(data: &SamlData) -> Readiness<IndexMap<String, String>> {
         env.insert("SAML_SIGNING_CERTIFICATE".to_string(), cert.clone());
     }
     Readiness::Ready(env)
+}
+
+/// The handler of the `saml` row.
+#[derive(Debug)]
+pub struct Saml;
+
+impl Integration for Saml {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
+    }
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        Ok(match remote_app_bag(host, event)? {
+            Some(bag) => on_changed(&bag),
+            None => Reaction::Nothing,
+        })
+    }
 }
 
 #[cfg(test)]

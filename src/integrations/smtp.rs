@@ -5,9 +5,9 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{EventError, EventHost, Integration, Reaction, ReadInput, Readout};
 use crate::integrations::{Readiness, SecretLookup};
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, SecretRead, ToolError};
 
@@ -262,6 +262,31 @@ pub fn secret_changed_needs_second_reconcile(data: &SmtpData, secret_id: &str) -
         .get("password_id")
         .is_some_and(|id| !id.is_empty() && secret_xid(id) == secret_xid(secret_id));
     is_ours && settings(data).is_ready()
+}
+
+/// The handler of the `smtp` row.
+#[derive(Debug)]
+pub struct Smtp;
+
+impl Integration for Smtp {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
+    }
+
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        let Some(remote) = host.remote_app()? else {
+            return Ok(Reaction::Nothing);
+        };
+        Ok(on_changed(&read(host.tools(), &event.relation, &remote)?))
+    }
 }
 
 #[cfg(test)]

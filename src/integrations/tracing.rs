@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use crate::integrations::Readiness;
 use crate::integrations::ingress::replace_bag;
+use crate::integrations::kind::{EventError, EventHost, Integration, Reaction, ReadInput, Readout};
 use crate::integrations::url::normalise_url;
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, ToolError};
 use crate::pyjson;
@@ -144,6 +145,31 @@ pub fn env(data: &TracingData, app: &str) -> Readiness<IndexMap<String, String>>
 /// written, so it never reaches here as "ready".)
 pub fn gunicorn_tracing_enabled(data: &TracingData) -> bool {
     endpoint(data).is_ready()
+}
+
+/// The handler of the `tracing` row. Our own app bag is rewritten by every hook on the
+/// leader, before anything else (`charm`).
+#[derive(Debug)]
+pub struct Tracing;
+
+impl Integration for Tracing {
+    /// The state reads the provider's bag only (not ours: that is the leader's prelude).
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        let data = read(src, input.rel, input.remote_app, input.app, false)?;
+        Ok(Readout::env(env(&data, input.app)))
+    }
+
+    fn on_changed(
+        &self,
+        _host: &mut dyn EventHost,
+        _event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        Ok(Reaction::Reconcile { migrations: false })
+    }
 }
 
 #[cfg(test)]

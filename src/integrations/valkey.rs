@@ -7,10 +7,12 @@
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, leader_writes,
+};
 use crate::integrations::url::url_env;
 use crate::integrations::{Readiness, SecretLookup};
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, SecretRead, ToolError};
 use crate::pyjson;
@@ -457,6 +459,63 @@ pub fn changed_triggers_reconcile(previous: Option<&str>, remote_app_bag: &Datab
         };
         has_user(response) && !had
     })
+}
+
+/// The handler of the `valkey` row.
+#[derive(Debug)]
+pub struct Valkey;
+
+impl Integration for Valkey {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        // Counted: `counts_relations` says so.
+        let count = input.relation_count.unwrap_or(1);
+        Ok(Readout::env(env(&read(
+            src,
+            input.rel,
+            input.remote_app,
+            count,
+        )?)))
+    }
+
+    fn counts_relations(&self) -> bool {
+        true
+    }
+
+    /// The leader asks for the whole keyspace, with a new salt.
+    fn on_created(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<(), EventError> {
+        leader_writes(host, event, || Ok(request(&random_salt()?)))
+    }
+
+    /// Keep a snapshot of the responses we saw.
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        let Some(remote) = host.remote_app()? else {
+            return Ok(Reaction::Nothing);
+        };
+        let rel = &event.relation;
+        let unit = host.ctx().unit_name.clone();
+        let tools = host.tools();
+        let ours = tools.unit_bag(rel, &unit)?.unwrap_or_default();
+        let previous = ours.get("data").map(String::as_str);
+        let current = tools.app_bag(rel, &remote)?.unwrap_or_default();
+        let reaction = on_changed(previous, &current);
+        if let Some(snapshot) = snapshot(previous, &current) {
+            let data: Databag = [("data".to_string(), snapshot)].into_iter().collect();
+            tools.relation_set(rel, &data, false)?;
+        }
+        Ok(reaction)
+    }
 }
 
 #[cfg(test)]
