@@ -199,6 +199,7 @@ impl Integration for Saml {
     ) -> Result<Readout, ToolError> {
         Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
     }
+
     fn on_changed(
         &self,
         host: &mut dyn EventHost,
@@ -214,9 +215,7 @@ impl Integration for Saml {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::testing::{bag, pairs};
-    use crate::juju::tools::HookTools;
-    use crate::sim::juju::{HookScope, JujuState, MemoryJuju, RelationState};
+    use crate::integrations::testing::{FakeReader, ReadCall, bag, pairs};
 
     fn data(pairs: &[(&str, &str)]) -> SamlData {
         SamlData {
@@ -410,30 +409,12 @@ mod tests {
 
     #[test]
     fn read_gets_the_remote_app_bag() {
-        let state = JujuState {
-            unit: "blog/0".into(),
-            relations: vec![
-                RelationState::new(2, ENDPOINT, "saml-integrator").remote_app_data(bag(&example())),
-            ],
-            ..JujuState::default()
-        };
-        let mut tools = HookTools::new(MemoryJuju::new(state, HookScope::default()));
-        let d = read(&mut tools, &RelationId::new(ENDPOINT, 2), "saml-integrator").unwrap();
+        let rel = RelationId::new(ENDPOINT, 2);
+        let mut src = FakeReader::new().app_bag(&rel, "saml-integrator", bag(&example()));
+        let d = read(&mut src, &rel, "saml-integrator").unwrap();
         assert_eq!(d.app_bag, bag(&example()));
-        let calls = &tools.runner().state.calls;
-        assert_eq!(calls.len(), 1);
-        assert_eq!(
-            calls[0].args,
-            [
-                "--format=json",
-                "-r",
-                "saml:2",
-                "--app",
-                "-",
-                "saml-integrator"
-            ]
-        );
-        let gone = read(&mut tools, &RelationId::new(ENDPOINT, 3), "saml-integrator").unwrap();
+        assert_eq!(src.calls, [ReadCall::app_bag("saml:2", "saml-integrator")]);
+        let gone = read(&mut src, &RelationId::new(ENDPOINT, 3), "saml-integrator").unwrap();
         assert_eq!(gone, SamlData::default());
     }
 }
