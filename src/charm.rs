@@ -9,17 +9,14 @@ use crate::django::layer::DJANGO_CHECK;
 use crate::django::migrations::MigrationStatus;
 use crate::health::{self, Verdict};
 use crate::hook::{Hook, HookError, log, set_status};
-use crate::integrations::databases;
-use crate::integrations::ingress;
-use crate::integrations::kind::{IntegrationKind, Reaction, spec_of};
-use crate::integrations::{
-    http_proxy, oauth, openfga, rabbitmq, redis, s3, saml, smtp, tracing, valkey,
-};
+use crate::integrations::kind::{EventError, EventHost, IntegrationSpec, Reaction, spec_of};
+use crate::integrations::{http_proxy, ingress, smtp, tracing};
 use crate::juju::context::{
     Event, HookContext, RelationEvent, RelationId, RelationKind, SecretEvent, SecretKind,
     WorkloadKind,
 };
-use crate::juju::tools::{Databag, HookTools, LogLevel};
+use crate::juju::metadata::CharmMeta;
+use crate::juju::tools::{Databag, HookTools, LogLevel, ToolError};
 use crate::observability;
 use crate::pebble::Pebble;
 use crate::project::Project;
@@ -261,13 +258,12 @@ fn relation_event(hook: &mut Hook<'_>, event: &RelationEvent) -> Result<(), Hook
         };
     }
     let declared = |interface: &str| meta.required_endpoint(endpoint, interface).is_some();
-    let kind = meta
+    let spec = meta
         .requires
         .get(endpoint)
-        .and_then(|spec| spec_of(endpoint, &spec.interface))
-        .map(|spec| spec.kind);
-    if let Some(kind) = kind {
-        return integration_event(hook, event, kind);
+        .and_then(|spec| spec_of(endpoint, &spec.interface));
+    if let Some(spec) = spec {
+        return integration_event(hook, event, spec);
     }
     if endpoint == http_proxy::ENDPOINT && declared(http_proxy::INTERFACE) {
         return match event.kind {
@@ -327,29 +323,79 @@ fn relation_event(hook: &mut Hook<'_>, event: &RelationEvent) -> Result<(), Hook
 }
 
 /// Relation events of the integrations that give environment variables (`DJANGO.md` 12):
-/// the few writes of `-created` and `-joined`, then what the event calls for.
+/// the row's handler does the few writes of `-created` and `-joined` and says what each
+/// event calls for.
 fn integration_event(
     hook: &mut Hook<'_>,
     event: &RelationEvent,
-    kind: IntegrationKind,
+    spec: &IntegrationSpec,
 ) -> Result<(), HookError> {
     use RelationKind as E;
+    let handler = spec.handler;
     let reaction = match event.kind {
         // On every integration, a broken relation leaves at once (DJANGO.md 17.6).
         E::Broken => Reaction::Reconcile {
-            migrations: kind.spec().migrations_when_broken,
+            migrations: spec.migrations_when_broken,
         },
         E::Created => {
-            integration_created(hook, event, kind)?;
+            handler
+                .on_created(&mut EventScope { hook, event }, event)
+                .map_err(hook_error)?;
             Reaction::Nothing
         }
-        E::Joined => integration_joined(hook, event, kind)?,
-        E::Changed => integration_changed(hook, event, kind)?,
-        // The provider's units carry RabbitMQ's data: one leaving is a change.
-        E::Departed if kind == IntegrationKind::Rabbitmq => integration_changed(hook, event, kind)?,
-        E::Departed => Reaction::Nothing,
+        E::Joined => {
+            react(hook, handler.on_joined(event))?;
+            handler
+                .joined_writes(&mut EventScope { hook, event }, event)
+                .map_err(hook_error)?;
+            Reaction::Nothing
+        }
+        E::Changed => handler
+            .on_changed(&mut EventScope { hook, event }, event)
+            .map_err(hook_error)?,
+        E::Departed => handler
+            .on_departed(&mut EventScope { hook, event }, event)
+            .map_err(hook_error)?,
     };
     react(hook, reaction)
+}
+
+/// The hook, as an integration's event handlers see it.
+struct EventScope<'h, 'a> {
+    hook: &'h mut Hook<'a>,
+    event: &'h RelationEvent,
+}
+
+impl EventHost for EventScope<'_, '_> {
+    fn tools(&mut self) -> &mut HookTools {
+        self.hook.tools
+    }
+
+    fn ctx(&self) -> &HookContext {
+        self.hook.ctx
+    }
+
+    fn meta(&self) -> &CharmMeta {
+        &self.hook.project.meta
+    }
+
+    fn remote_app(&mut self) -> Result<Option<String>, ToolError> {
+        match &self.event.remote_app {
+            Some(app) => Ok(Some(app.clone())),
+            None => self.hook.tools.relation_remote_app(&self.event.relation),
+        }
+    }
+
+    fn base_url(&mut self) -> Result<String, ToolError> {
+        base_url(self.hook.ctx, &self.hook.project.meta, self.hook.tools)
+    }
+}
+
+fn hook_error(e: EventError) -> HookError {
+    match e {
+        EventError::Tool(e) => HookError::Tool(e),
+        EventError::Random(e) => HookError::Random(e),
+    }
 }
 
 /// Do what a relation event calls for.
@@ -362,142 +408,6 @@ fn react(hook: &mut Hook<'_>, reaction: Reaction) -> Result<(), HookError> {
             check_state(&state, hook.tools, hook.pebble).map(|_| ())
         }
     }
-}
-
-/// `-relation-created`: the leader's requests that need nothing from the provider.
-fn integration_created(
-    hook: &mut Hook<'_>,
-    event: &RelationEvent,
-    kind: IntegrationKind,
-) -> Result<(), HookError> {
-    let rel = &event.relation;
-    match kind {
-        IntegrationKind::Database => database_created(hook, event),
-        IntegrationKind::Valkey => {
-            if hook.tools.is_leader()? {
-                let salt = valkey::random_salt()?;
-                hook.tools
-                    .relation_set(rel, &valkey::request(&salt), true)?;
-            }
-            Ok(())
-        }
-        IntegrationKind::Openfga => {
-            if hook.tools.is_leader()? {
-                hook.tools
-                    .relation_set(rel, &openfga::store_request(), true)?;
-            }
-            Ok(())
-        }
-        IntegrationKind::Oauth => {
-            // Only the one active OAuth endpoint; leader only; and only what the request
-            // needs: the options and the base URL.
-            let active = oauth::choose_endpoint(
-                hook.project
-                    .meta
-                    .requires
-                    .iter()
-                    .map(|(n, e)| (n.as_str(), e.interface.as_str())),
-            ) == oauth::EndpointChoice::One(&rel.endpoint);
-            if !active || !hook.tools.is_leader()? || remote_app(hook, event)?.is_none() {
-                return Ok(());
-            }
-            let config = hook.tools.config_get()?;
-            let options = oauth::OAuthOptions::from_config(&rel.endpoint, &config);
-            let base_url = base_url(hook.ctx, &hook.project.meta, hook.tools)?;
-            hook.tools
-                .relation_set(rel, &oauth::client_request(&base_url, &options), true)?;
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// `-relation-joined`: S3's and RabbitMQ's requests, and Redis's reconcile.
-fn integration_joined(
-    hook: &mut Hook<'_>,
-    event: &RelationEvent,
-    kind: IntegrationKind,
-) -> Result<Reaction, HookError> {
-    let rel = &event.relation;
-    let app = hook.ctx.app_name.clone();
-    match kind {
-        IntegrationKind::Redis => Ok(redis::on_joined_or_changed(event.remote_unit.as_deref())),
-        IntegrationKind::S3 => {
-            if hook.tools.is_leader()? {
-                hook.tools
-                    .relation_set(rel, &s3::requirer_app_data(&app), true)?;
-            }
-            Ok(Reaction::Nothing)
-        }
-        IntegrationKind::Rabbitmq => {
-            // The reconcile comes first, then the request (the reference's order).
-            full_reconcile(hook, false)?;
-            if hook.tools.is_leader()? {
-                hook.tools
-                    .relation_set(rel, &rabbitmq::access_request(&app), true)?;
-            }
-            Ok(Reaction::Nothing)
-        }
-        _ => Ok(Reaction::Nothing),
-    }
-}
-
-/// `-relation-changed`: each integration reads what it needs of the provider's data and
-/// says what it calls for.
-fn integration_changed(
-    hook: &mut Hook<'_>,
-    event: &RelationEvent,
-    kind: IntegrationKind,
-) -> Result<Reaction, HookError> {
-    use IntegrationKind as K;
-    match kind {
-        K::Redis => return Ok(redis::on_joined_or_changed(event.remote_unit.as_deref())),
-        K::Tracing => return Ok(Reaction::Reconcile { migrations: false }),
-        _ => {}
-    }
-    let Some(remote) = remote_app(hook, event)? else {
-        return Ok(Reaction::Nothing);
-    };
-    let rel = &event.relation;
-    let tools = &mut *hook.tools;
-    let app_bag = |tools: &mut HookTools| -> Result<Databag, HookError> {
-        Ok(tools.relation_get(rel, &remote, true)?.unwrap_or_default())
-    };
-    Ok(match kind {
-        K::Database => database_changed(hook, event, &remote)?,
-        K::Valkey => valkey_changed(hook, event, &remote)?,
-        K::S3 => s3::on_changed(&app_bag(tools)?),
-        K::Saml => saml::on_changed(&app_bag(tools)?),
-        K::Oauth => oauth::on_changed(&app_bag(tools)?),
-        K::Rabbitmq => rabbitmq::on_changed(&rabbitmq::read(tools, rel, &remote)?),
-        K::Smtp => smtp::on_changed(&smtp::read(tools, rel, &remote)?),
-        K::Openfga => openfga::on_changed(&openfga::read(tools, rel, &remote)?),
-        K::Redis | K::Tracing => Reaction::Nothing,
-    })
-}
-
-/// `valkey-relation-changed`: keep a snapshot of the responses we saw.
-fn valkey_changed(
-    hook: &mut Hook<'_>,
-    event: &RelationEvent,
-    remote: &str,
-) -> Result<Reaction, HookError> {
-    let rel = &event.relation;
-    let ours = hook
-        .tools
-        .relation_get(rel, &hook.ctx.unit_name, false)?
-        .unwrap_or_default();
-    let previous = ours.get("data").map(String::as_str);
-    let current = hook
-        .tools
-        .relation_get(rel, remote, true)?
-        .unwrap_or_default();
-    let reaction = valkey::on_changed(previous, &current);
-    if let Some(snapshot) = valkey::snapshot(previous, &current) {
-        let data: Databag = [("data".to_string(), snapshot)].into_iter().collect();
-        hook.tools.relation_set(rel, &data, false)?;
-    }
-    Ok(reaction)
 }
 
 /// The leader asks the http-proxy provider for a proxy, keeping the requirer id it
@@ -615,50 +525,4 @@ fn remove_secret_key_revision(hook: &mut Hook<'_>, event: &SecretEvent) -> Resul
         hook.tools.secret_remove(&ours, Some(revision))?;
     }
     Ok(())
-}
-
-/// `<db>-relation-created`: the leader asks for a database named after the app.
-fn database_created(hook: &mut Hook<'_>, event: &RelationEvent) -> Result<(), HookError> {
-    let tools = &mut *hook.tools;
-    if !tools.is_leader()? {
-        return Ok(());
-    }
-    // Not knowing the remote model is no reason to fail: take it as this model.
-    let remote_model = tools.relation_model_uuid(&event.relation).unwrap_or(None);
-    let cross_model = remote_model.is_some_and(|uuid| uuid != hook.ctx.model_uuid);
-    let (app_bag, unit_bag) = databases::request(&hook.ctx.app_name, cross_model);
-    tools.relation_set(&event.relation, &app_bag, true)?;
-    tools.relation_set(&event.relation, &unit_bag, false)?;
-    Ok(())
-}
-
-/// `<db>-relation-changed`: keep a snapshot of the provider data; reconcile with
-/// migrations when credentials or endpoints arrived (`INTERFACES.md` 3.1, 3.4).
-fn database_changed(
-    hook: &mut Hook<'_>,
-    event: &RelationEvent,
-    remote: &str,
-) -> Result<Reaction, HookError> {
-    let tools = &mut *hook.tools;
-    let rel = &event.relation;
-    let ours = tools
-        .relation_get(rel, &hook.ctx.unit_name, false)?
-        .unwrap_or_default();
-    let previous = databases::parse_snapshot(ours.get("data").map(String::as_str));
-    let current = tools.relation_get(rel, remote, true)?.unwrap_or_default();
-    for (group, uri) in databases::new_secret_fields(&previous, &current) {
-        // Registering the label is all this read is for; a failure shows up later as
-        // invalid data if it matters.
-        let label = databases::secret_label(&rel.endpoint, rel.id, group);
-        let _ = tools.secret_get(
-            Some(uri),
-            Some(&label),
-            crate::juju::tools::SecretRead::Pinned,
-        );
-    }
-    let snapshot: Databag = [("data".to_string(), databases::snapshot(&current))]
-        .into_iter()
-        .collect();
-    tools.relation_set(rel, &snapshot, false)?;
-    Ok(databases::on_changed(&previous, &current))
 }

@@ -10,12 +10,8 @@ use indexmap::IndexMap;
 
 use crate::django::config::read_config;
 use crate::django::paas_config::LoggingFormat;
-use crate::integrations::databases::{self, DatabaseData};
-use crate::integrations::kind::{IntegrationKind, Order, spec_of};
-use crate::integrations::{
-    Readiness, SecretLookup, http_proxy, ingress, oauth, openfga, rabbitmq, redis, s3, saml, smtp,
-    tracing, valkey,
-};
+use crate::integrations::kind::{IntegrationKind, Order, ReadInput, Readout, spec_of};
+use crate::integrations::{Readiness, http_proxy, ingress, oauth};
 use crate::juju::context::{Event, HookContext, RelationId, RelationKind};
 use crate::juju::metadata::CharmMeta;
 use crate::juju::tools::{HookTools, SecretRead, ToolError};
@@ -166,31 +162,6 @@ pub fn base_url(
     Ok(base_url_from(ctx, &gather_ingress(ctx, meta, tools)?))
 }
 
-/// Read a database relation's provider data, with its user secret.
-pub fn read_database(
-    tools: &mut HookTools,
-    rel: &RelationId,
-    remote_app: &str,
-) -> Result<DatabaseData, ToolError> {
-    let app_bag = tools
-        .relation_get(rel, remote_app, true)?
-        .unwrap_or_default();
-    let user_secret = match app_bag.get("secret-user").filter(|s| !s.is_empty()) {
-        None => SecretLookup::Absent,
-        Some(uri) => {
-            let label = databases::secret_label(&rel.endpoint, rel.id, "user");
-            match tools.secret_get(Some(uri), Some(&label), SecretRead::Refresh)? {
-                Some(content) => SecretLookup::Found(content),
-                None => SecretLookup::Unreadable,
-            }
-        }
-    };
-    Ok(DatabaseData {
-        app_bag,
-        user_secret,
-    })
-}
-
 fn gather_integrations(
     ctx: &HookContext,
     meta: &CharmMeta,
@@ -205,53 +176,33 @@ fn gather_integrations(
             .map(|(n, e)| (n.as_str(), e.interface.as_str())),
     );
     for (name, spec) in &meta.requires {
-        let Some(kind) = spec_of(name, &spec.interface).map(|s| s.kind) else {
+        let Some(row) = spec_of(name, &spec.interface) else {
             continue;
         };
+        let kind = row.kind;
         if kind == IntegrationKind::Oauth && oauth_choice != oauth::EndpointChoice::One(name) {
             // Several OAuth endpoints: none is active (Blocked, DJANGO.md 11 row 6).
             continue;
         }
-        let mut oauth_data: Option<oauth::OAuthData> = None;
         let related = the_relation(ctx, tools, name)?;
-        let env = match (&related, kind) {
-            (None, _) => Readiness::NotReady,
-            (Some((rel, remote_app)), IntegrationKind::Database) => {
-                let data = read_database(tools, rel, remote_app)?;
-                databases::database_env(name, &ctx.app_name, &data)
-            }
-            (Some((rel, remote_app)), IntegrationKind::Rabbitmq) => {
-                rabbitmq::env(&rabbitmq::read(tools, rel, remote_app)?, &ctx.app_name)
-            }
-            (Some((rel, remote_app)), IntegrationKind::Tracing) => {
-                let data = tracing::read(tools, rel, remote_app, &ctx.app_name, false)?;
-                tracing::env(&data, &ctx.app_name)
-            }
-            (Some((rel, remote_app)), IntegrationKind::Smtp) => {
-                smtp::env(&smtp::read(tools, rel, remote_app)?)
-            }
-            (Some((rel, remote_app)), IntegrationKind::Openfga) => {
-                openfga::env(&openfga::read(tools, rel, remote_app)?)
-            }
-            (Some((rel, remote_app)), IntegrationKind::Redis) => {
-                redis::env(&redis::read(tools, rel, remote_app)?)
-            }
-            (Some((rel, remote_app)), IntegrationKind::Valkey) => {
-                let count = relation_ids(ctx, tools, name)?.len();
-                valkey::env(&valkey::read(tools, rel, remote_app, count)?)
-            }
-            (Some((rel, remote_app)), IntegrationKind::S3) => {
-                s3::env(&s3::read(tools, rel, remote_app)?)
-            }
-            (Some((rel, remote_app)), IntegrationKind::Saml) => {
-                saml::env(&saml::read(tools, rel, remote_app)?)
-            }
-            (Some((rel, remote_app)), IntegrationKind::Oauth) => {
-                let data = oauth::read(tools, rel, remote_app)?;
-                let options = oauth::OAuthOptions::from_config(name, config_values);
-                let env = oauth::env(name, &options.scopes, &data);
-                oauth_data = Some(data);
-                env
+        let readout = match &related {
+            None => Readout::env(Readiness::NotReady),
+            Some((rel, remote_app)) => {
+                let relation_count = if row.handler.counts_relations() {
+                    Some(relation_ids(ctx, tools, name)?.len())
+                } else {
+                    None
+                };
+                let input = ReadInput {
+                    endpoint: name,
+                    rel,
+                    remote_app,
+                    app: &ctx.app_name,
+                    config: config_values,
+                    relation_count,
+                };
+                let mut src = &mut *tools;
+                row.handler.read(&mut src, &input)?
             }
         };
         if kind == IntegrationKind::Oauth {
@@ -259,7 +210,7 @@ fn gather_integrations(
                 endpoint: name.clone(),
                 options: oauth::OAuthOptions::from_config(name, config_values),
                 relation: related.as_ref().map(|(rel, _)| rel.clone()),
-                data: oauth_data.unwrap_or_default(),
+                data: readout.oauth.unwrap_or_default(),
             });
         }
         out.push(IntegrationState {
@@ -267,7 +218,7 @@ fn gather_integrations(
             endpoint: name.clone(),
             required: spec.is_required(),
             relation: related.map(|(rel, _)| rel),
-            env,
+            env: readout.env,
         });
     }
     Ok((out, oauth_state))

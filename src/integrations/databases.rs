@@ -4,10 +4,12 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{EventError, EventHost, Integration, Reaction, ReadInput, Readout};
 use crate::integrations::url::url_env;
 use crate::integrations::{Readiness, SecretLookup};
-use crate::juju::tools::Databag;
+use crate::juju::context::{RelationEvent, RelationId};
+use crate::juju::relations::RelationReader;
+use crate::juju::tools::{Databag, SecretRead, ToolError};
 use crate::pyjson;
 
 /// What the requirer asks to be delivered as Juju secrets.
@@ -177,6 +179,95 @@ pub fn changed_triggers_reconcile(previous: &Databag, current: &Databag) -> bool
     match current.get("endpoints") {
         Some(now) => previous.get("endpoints") != Some(now),
         None => false,
+    }
+}
+
+/// Read a database relation's provider data, with its user secret.
+pub fn read(
+    src: &mut (impl RelationReader + ?Sized),
+    rel: &RelationId,
+    remote_app: &str,
+) -> Result<DatabaseData, ToolError> {
+    let app_bag = src.app_bag(rel, remote_app)?.unwrap_or_default();
+    let user_secret = match app_bag.get("secret-user").filter(|s| !s.is_empty()) {
+        None => SecretLookup::Absent,
+        Some(uri) => {
+            let label = secret_label(&rel.endpoint, rel.id, "user");
+            match src.secret(uri, Some(&label), SecretRead::Refresh)? {
+                Some(content) => SecretLookup::Found(content),
+                None => SecretLookup::Unreadable,
+            }
+        }
+    };
+    Ok(DatabaseData {
+        app_bag,
+        user_secret,
+    })
+}
+
+/// The handler of the `postgresql`, `mysql` and `mongodb` rows.
+#[derive(Debug)]
+pub struct Databases;
+
+impl Integration for Databases {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        let data = read(src, input.rel, input.remote_app)?;
+        Ok(Readout::env(database_env(input.endpoint, input.app, &data)))
+    }
+
+    /// The leader asks for a database named after the app.
+    fn on_created(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<(), EventError> {
+        if !host.tools().is_leader()? {
+            return Ok(());
+        }
+        // Not knowing the remote model is no reason to fail: take it as this model.
+        let remote_model = host
+            .tools()
+            .relation_model_uuid(&event.relation)
+            .unwrap_or(None);
+        let cross_model = remote_model.is_some_and(|uuid| uuid != host.ctx().model_uuid);
+        let (app_bag, unit_bag) = request(&host.ctx().app_name, cross_model);
+        let tools = host.tools();
+        tools.relation_set(&event.relation, &app_bag, true)?;
+        tools.relation_set(&event.relation, &unit_bag, false)?;
+        Ok(())
+    }
+
+    /// Keep a snapshot of the provider data; reconcile with migrations when credentials
+    /// or endpoints arrived (`INTERFACES.md` 3.1, 3.4).
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        let Some(remote) = host.remote_app()? else {
+            return Ok(Reaction::Nothing);
+        };
+        let rel = &event.relation;
+        let unit = host.ctx().unit_name.clone();
+        let tools = host.tools();
+        let ours = tools.unit_bag(rel, &unit)?.unwrap_or_default();
+        let previous = parse_snapshot(ours.get("data").map(String::as_str));
+        let current = tools.app_bag(rel, &remote)?.unwrap_or_default();
+        for (group, uri) in new_secret_fields(&previous, &current) {
+            // Registering the label is all this read is for; a failure shows up later as
+            // invalid data if it matters.
+            let label = secret_label(&rel.endpoint, rel.id, group);
+            let _ = tools.secret_get(Some(uri), Some(&label), SecretRead::Pinned);
+        }
+        let snapshot: Databag = [("data".to_string(), snapshot(&current))]
+            .into_iter()
+            .collect();
+        tools.relation_set(rel, &snapshot, false)?;
+        Ok(on_changed(&previous, &current))
     }
 }
 

@@ -318,10 +318,8 @@ pub fn effective_proxies(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::testing::{bag, calls};
+    use crate::integrations::testing::{FakeReader, ReadCall, bag};
     use crate::juju::context::RelationEvent;
-    use crate::juju::tools::HookTools;
-    use crate::sim::juju::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
 
     const OUR_ID: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
@@ -630,42 +628,35 @@ mod tests {
         assert!(!reconciles_on(RelationKind::Departed));
     }
 
-    fn juju(leader: bool, responses: &str, secret: Option<SecretState>) -> HookTools<MemoryJuju> {
-        let state = JujuState {
-            unit: "blog/1".into(),
-            leader,
-            relations: vec![
-                RelationState::new(4, ENDPOINT, "squid")
-                    .remote_app_data(bag(&[("responses", responses)]))
-                    .local_app_data(bag(&[("requests", &own_requests())])),
-            ],
-            secrets: secret.into_iter().collect(),
-            ..JujuState::default()
-        };
-        HookTools::new(MemoryJuju::new(state, HookScope::default()))
+    /// Relation `http-proxy:4` with squid's `responses` and our request, and the user
+    /// secret's latest revision when given.
+    fn reader(responses: &str, user_secret: Option<Databag>) -> FakeReader {
+        let rel = RelationId::new(ENDPOINT, 4);
+        let mut reader = FakeReader::new()
+            .app_bag(&rel, "squid", bag(&[("responses", responses)]))
+            .app_bag(&rel, "blog", bag(&[("requests", &own_requests())]));
+        if let Some(content) = user_secret {
+            reader = reader.secret("secret:proxy-user", content);
+        }
+        reader
     }
 
-    fn user_secret() -> SecretState {
-        SecretState::new(
-            "secret:proxy-user",
-            bag(&[("username", "old"), ("password", "x")]),
-        )
-        .revision(bag(&[("username", "u"), ("password", "p")]))
-        .pinned(1)
+    fn user_secret() -> Databag {
+        bag(&[("username", "u"), ("password", "p")])
     }
 
     #[test]
     fn leader_read() {
         let responses = ready_response(r#", "user": "secret:proxy-user""#);
-        let mut tools = juju(true, &responses, Some(user_secret()));
+        let mut src = reader(&responses, Some(user_secret()));
         let rel = RelationId::new(ENDPOINT, 4);
-        let data = read(&mut tools, &rel, "squid", "blog", true).unwrap();
+        let data = read(&mut src, &rel, "squid", "blog", true).unwrap();
         assert_eq!(
-            calls(&tools),
+            src.calls,
             [
-                "relation-get --format=json -r http-proxy:4 --app - blog",
-                "relation-get --format=json -r http-proxy:4 --app - squid",
-                "secret-get --format=json secret:proxy-user --refresh",
+                ReadCall::app_bag("http-proxy:4", "blog"),
+                ReadCall::app_bag("http-proxy:4", "squid"),
+                ReadCall::secret("secret:proxy-user", None, SecretRead::Refresh),
             ]
         );
         assert_eq!(data.own_requests, Some(own_requests()));
@@ -688,14 +679,14 @@ mod tests {
     #[test]
     fn non_leader_read_skips_its_own_app_bag() {
         let responses = ready_response(r#", "user": "secret:proxy-user""#);
-        let mut tools = juju(false, &responses, None);
+        let mut src = reader(&responses, None);
         let rel = RelationId::new(ENDPOINT, 4);
-        let data = read(&mut tools, &rel, "squid", "blog", false).unwrap();
+        let data = read(&mut src, &rel, "squid", "blog", false).unwrap();
         assert_eq!(
-            calls(&tools),
+            src.calls,
             [
-                "relation-get --format=json -r http-proxy:4 --app - squid",
-                "secret-get --format=json secret:proxy-user --refresh",
+                ReadCall::app_bag("http-proxy:4", "squid"),
+                ReadCall::secret("secret:proxy-user", None, SecretRead::Refresh),
             ]
         );
         assert_eq!(data.own_requests, None);
@@ -705,20 +696,20 @@ mod tests {
 
     #[test]
     fn read_without_user_or_relation() {
-        let mut tools = juju(true, &ready_response(""), None);
+        let mut src = reader(&ready_response(""), None);
         let data = read(
-            &mut tools,
+            &mut src,
             &RelationId::new(ENDPOINT, 4),
             "squid",
             "blog",
             true,
         )
         .unwrap();
-        assert_eq!(calls(&tools).len(), 2);
+        assert_eq!(src.calls.len(), 2);
         assert!(env(&data).is_ready());
-        let mut tools = juju(true, &ready_response(""), None);
+        let mut src = reader(&ready_response(""), None);
         let data = read(
-            &mut tools,
+            &mut src,
             &RelationId::new(ENDPOINT, 8),
             "squid",
             "blog",

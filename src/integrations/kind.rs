@@ -1,10 +1,24 @@
 //! Which integrations give the workload environment variables, in one table: the
 //! endpoint and interface each is declared with, the name statuses use, where it ranks
-//! in the environment and in the Blocked messages, and what its broken relation calls
-//! for. And [`Reaction`], what a relation event of an integration calls for.
+//! in the environment and in the Blocked messages, what its broken relation calls for,
+//! and its [`Integration`] handler: how the state reads it and what its relation events
+//! do. And [`Reaction`], what a relation event of an integration calls for.
 //!
 //! Adding an integration is a module in `integrations/` plus one row of [`SPECS`]: see
 //! the checklist in `integrations/mod.rs`.
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+use crate::integrations::oauth::OAuthData;
+use crate::integrations::{
+    Readiness, databases, oauth, openfga, rabbitmq, redis, s3, saml, smtp, tracing, valkey,
+};
+use crate::juju::context::{HookContext, RelationEvent, RelationId};
+use crate::juju::metadata::CharmMeta;
+use crate::juju::relations::RelationReader;
+use crate::juju::tools::{Databag, HookTools, ToolError};
+use crate::random::RandomError;
 
 /// An integration that produces environment variables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +46,7 @@ pub enum EndpointName {
 }
 
 /// One row of [`SPECS`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct IntegrationSpec {
     pub kind: IntegrationKind,
     pub endpoint: EndpointName,
@@ -47,6 +61,8 @@ pub struct IntegrationSpec {
     pub missing_rank: Option<u8>,
     /// Whether its `-relation-broken` forces migrations (`DJANGO.md` 12, M).
     pub migrations_when_broken: bool,
+    /// Its module's reads and relation-event handlers.
+    pub handler: &'static dyn Integration,
 }
 
 const fn row(
@@ -56,6 +72,7 @@ const fn row(
     status_name: Option<&'static str>,
     ranks: (u8, u8, Option<u8>),
     migrations_when_broken: bool,
+    handler: &'static dyn Integration,
 ) -> IntegrationSpec {
     IntegrationSpec {
         kind,
@@ -66,27 +83,29 @@ const fn row(
         invalid_rank: ranks.1,
         missing_rank: ranks.2,
         migrations_when_broken,
+        handler,
     }
 }
 
 use EndpointName::{Any, Exactly};
 use IntegrationKind as K;
 
-/// Every integration, first match wins. Ranks: (environment, invalid, missing).
+/// Every integration, first match wins. Ranks: (environment, invalid, missing); then
+/// whether `-relation-broken` forces migrations, and the handler.
 #[rustfmt::skip]
 pub const SPECS: [IntegrationSpec; 12] = [
-    row(K::Database, Exactly("postgresql"), "postgresql_client", None, (5, 0, Some(0)), false),
-    row(K::Database, Exactly("mysql"), "mysql_client", None, (5, 0, Some(0)), false),
-    row(K::Database, Exactly("mongodb"), "mongodb_client", None, (5, 0, Some(0)), false),
-    row(K::Openfga, Exactly("openfga"), "openfga", Some("openfga"), (0, 1, Some(4)), false),
-    row(K::Rabbitmq, Exactly("rabbitmq"), "rabbitmq", Some("rabbitmq"), (1, 2, Some(1)), false),
-    row(K::Redis, Exactly("redis"), "redis", Some("redis"), (2, 3, Some(2)), true),
-    row(K::Valkey, Exactly("valkey"), "valkey_client", Some("valkey"), (3, 4, None), false),
-    row(K::S3, Exactly("s3"), "s3", Some("s3"), (4, 5, Some(3)), false),
-    row(K::Saml, Exactly("saml"), "saml", Some("saml"), (6, 6, Some(5)), false),
-    row(K::Smtp, Exactly("smtp"), "smtp", Some("smtp"), (7, 7, Some(7)), false),
-    row(K::Tracing, Exactly("tracing"), "tracing", Some("tracing"), (8, 8, Some(6)), false),
-    row(K::Oauth, Any, "oauth", Some("oauth"), (9, 9, Some(8)), false),
+    row(K::Database, Exactly("postgresql"), "postgresql_client", None, (5, 0, Some(0)), false, &databases::Databases),
+    row(K::Database, Exactly("mysql"), "mysql_client", None, (5, 0, Some(0)), false, &databases::Databases),
+    row(K::Database, Exactly("mongodb"), "mongodb_client", None, (5, 0, Some(0)), false, &databases::Databases),
+    row(K::Openfga, Exactly("openfga"), "openfga", Some("openfga"), (0, 1, Some(4)), false, &openfga::Openfga),
+    row(K::Rabbitmq, Exactly("rabbitmq"), "rabbitmq", Some("rabbitmq"), (1, 2, Some(1)), false, &rabbitmq::Rabbitmq),
+    row(K::Redis, Exactly("redis"), "redis", Some("redis"), (2, 3, Some(2)), true, &redis::Redis),
+    row(K::Valkey, Exactly("valkey"), "valkey_client", Some("valkey"), (3, 4, None), false, &valkey::Valkey),
+    row(K::S3, Exactly("s3"), "s3", Some("s3"), (4, 5, Some(3)), false, &s3::S3),
+    row(K::Saml, Exactly("saml"), "saml", Some("saml"), (6, 6, Some(5)), false, &saml::Saml),
+    row(K::Smtp, Exactly("smtp"), "smtp", Some("smtp"), (7, 7, Some(7)), false, &smtp::Smtp),
+    row(K::Tracing, Exactly("tracing"), "tracing", Some("tracing"), (8, 8, Some(6)), false, &tracing::Tracing),
+    row(K::Oauth, Any, "oauth", Some("oauth"), (9, 9, Some(8)), false, &oauth::Oauth),
 ];
 
 /// The row of a `requires` endpoint, by name and interface.
@@ -109,6 +128,148 @@ impl IntegrationKind {
             // Every kind has a row: the test below checks it.
             .unwrap_or(&SPECS[0])
     }
+}
+
+/// What an integration's read is given besides the reader.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadInput<'a> {
+    /// The endpoint's name (`postgresql`, or the OAuth endpoint's own name).
+    pub endpoint: &'a str,
+    /// The relation (the endpoint's first one) and its remote application.
+    pub rel: &'a RelationId,
+    pub remote_app: &'a str,
+    /// This application's name.
+    pub app: &'a str,
+    /// The charm's configuration (`config-get`).
+    pub config: &'a Map<String, Value>,
+    /// How many relations the endpoint has: counted only for a handler whose
+    /// [`Integration::counts_relations`] says so, `None` otherwise.
+    pub relation_count: Option<usize>,
+}
+
+/// What the state keeps of an integration's read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readout {
+    /// Its environment variables, or why there are none.
+    pub env: Readiness<IndexMap<String, String>>,
+    /// OAuth's provider data, which its own status rules use.
+    pub oauth: Option<OAuthData>,
+}
+
+impl Readout {
+    /// Just the variables.
+    pub fn env(env: Readiness<IndexMap<String, String>>) -> Readout {
+        Readout { env, oauth: None }
+    }
+}
+
+/// The hook as an integration's relation-event handlers see it: the hook tools (reads
+/// and writes), and the few facts of the charm they need. `charm` provides it.
+pub trait EventHost {
+    fn tools(&mut self) -> &mut HookTools;
+    fn ctx(&self) -> &HookContext;
+    fn meta(&self) -> &CharmMeta;
+    /// The remote application of the event's relation: the event's, else asked of Juju.
+    fn remote_app(&mut self) -> Result<Option<String>, ToolError>;
+    /// The application's base URL: the ingress URL when ready, else the service URL.
+    fn base_url(&mut self) -> Result<String, ToolError>;
+}
+
+/// A failure of an integration's event handler: the hook exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error(transparent)]
+    Random(#[from] RandomError),
+}
+
+/// One integration's reads and relation events (`DJANGO.md` 12), implemented by a unit
+/// struct in its module and reached through its [`SPECS`] row. `-relation-broken` is
+/// not here: it always reconciles at once (`DJANGO.md` 17.6), with migrations when the
+/// row says so.
+pub trait Integration: Sync + std::fmt::Debug {
+    /// Read the relation's data (bags, and the secrets they point to) into its
+    /// variables, in the order the protocol reads them.
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError>;
+
+    /// Whether [`Integration::read`] needs [`ReadInput::relation_count`].
+    fn counts_relations(&self) -> bool {
+        false
+    }
+
+    /// `-relation-created`: the leader's requests that need nothing from the provider.
+    fn on_created(
+        &self,
+        _host: &mut dyn EventHost,
+        _event: &RelationEvent,
+    ) -> Result<(), EventError> {
+        Ok(())
+    }
+
+    /// `-relation-joined`: what it calls for, done before [`Integration::joined_writes`].
+    fn on_joined(&self, _event: &RelationEvent) -> Reaction {
+        Reaction::Nothing
+    }
+
+    /// `-relation-joined`: the writes that follow the joined reaction.
+    fn joined_writes(
+        &self,
+        _host: &mut dyn EventHost,
+        _event: &RelationEvent,
+    ) -> Result<(), EventError> {
+        Ok(())
+    }
+
+    /// `-relation-changed`: read what it needs of the provider's data and say what it
+    /// calls for.
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError>;
+
+    /// `-relation-departed`: nothing, unless a leaving unit changes the data.
+    fn on_departed(
+        &self,
+        _host: &mut dyn EventHost,
+        _event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        Ok(Reaction::Nothing)
+    }
+}
+
+/// The remote application's bag on the event's relation (empty when gone); `None` when
+/// the remote application is not known.
+pub fn remote_app_bag(
+    host: &mut dyn EventHost,
+    event: &RelationEvent,
+) -> Result<Option<Databag>, ToolError> {
+    let Some(remote) = host.remote_app()? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        host.tools()
+            .app_bag(&event.relation, &remote)?
+            .unwrap_or_default(),
+    ))
+}
+
+/// The leader writes `bag` as our application bag on the event's relation.
+pub fn leader_writes(
+    host: &mut dyn EventHost,
+    event: &RelationEvent,
+    bag: impl FnOnce() -> Result<Databag, EventError>,
+) -> Result<(), EventError> {
+    if host.tools().is_leader()? {
+        let bag = bag()?;
+        host.tools().relation_set(&event.relation, &bag, true)?;
+    }
+    Ok(())
 }
 
 /// The orders the status and environment rules list integrations in.

@@ -11,9 +11,11 @@
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, remote_app_bag,
+};
 use crate::integrations::{Readiness, SecretLookup};
-use crate::juju::context::{RelationId, RelationKind};
+use crate::juju::context::{RelationEvent, RelationId, RelationKind};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, SecretRead, ToolError};
 use crate::pyjson;
@@ -425,12 +427,65 @@ fn is_truth_value(value: &str) -> bool {
     )
 }
 
+/// The handler of the `oauth` row (the one active OAuth endpoint).
+#[derive(Debug)]
+pub struct Oauth;
+
+impl Integration for Oauth {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        let data = read(src, input.rel, input.remote_app)?;
+        let options = OAuthOptions::from_config(input.endpoint, input.config);
+        Ok(Readout {
+            env: env(input.endpoint, &options.scopes, &data),
+            oauth: Some(data),
+        })
+    }
+
+    /// Only the one active OAuth endpoint; leader only; and only what the request
+    /// needs: the options and the base URL.
+    fn on_created(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<(), EventError> {
+        let rel = &event.relation;
+        let active = choose_endpoint(
+            host.meta()
+                .requires
+                .iter()
+                .map(|(n, e)| (n.as_str(), e.interface.as_str())),
+        ) == EndpointChoice::One(&rel.endpoint);
+        if !active || !host.tools().is_leader()? || host.remote_app()?.is_none() {
+            return Ok(());
+        }
+        let config = host.tools().config_get()?;
+        let options = OAuthOptions::from_config(&rel.endpoint, &config);
+        let base_url = host.base_url()?;
+        host.tools()
+            .relation_set(rel, &client_request(&base_url, &options), true)?;
+        Ok(())
+    }
+
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        Ok(match remote_app_bag(host, event)? {
+            Some(bag) => on_changed(&bag),
+            None => Reaction::Nothing,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::testing::{bag, calls};
-    use crate::juju::tools::HookTools;
-    use crate::sim::juju::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
+    use crate::integrations::testing::{FakeReader, ReadCall, bag};
 
     /// `OAUTH_RELATION_DATA_EXAMPLE` of the reference's tests, plus `client_secret_id`.
     fn example_bag() -> Databag {
@@ -756,29 +811,26 @@ mod tests {
         assert!(!writes_request_on(RelationKind::Changed));
     }
 
-    fn juju(app_bag: Databag, secret: Option<SecretState>) -> HookTools<MemoryJuju> {
-        let state = JujuState {
-            unit: "blog/0".into(),
-            leader: true,
-            relations: vec![RelationState::new(5, "oidc", "hydra").remote_app_data(app_bag)],
-            secrets: secret.into_iter().collect(),
-            ..JujuState::default()
-        };
-        HookTools::new(MemoryJuju::new(state, HookScope::default()))
+    /// Relation `oidc:5` with hydra's `app_bag`, and the client secret when given.
+    fn reader(app_bag: Databag, secret: Option<Databag>) -> FakeReader {
+        let reader = FakeReader::new().app_bag(&RelationId::new("oidc", 5), "hydra", app_bag);
+        match secret {
+            Some(content) => reader.secret("secret:oauth-client", content),
+            None => reader,
+        }
     }
 
     #[test]
     fn read_gets_the_bag_then_the_pinned_client_secret() {
-        let secret = SecretState::new("secret:oauth-client", bag(&[("secret", "abc")]));
-        let mut tools = juju(example_bag(), Some(secret));
+        let mut src = reader(example_bag(), Some(bag(&[("secret", "abc")])));
         let rel = RelationId::new("oidc", 5);
-        let data = read(&mut tools, &rel, "hydra").unwrap();
+        let data = read(&mut src, &rel, "hydra").unwrap();
         assert_eq!(data, example_data());
         assert_eq!(
-            calls(&tools),
+            src.calls,
             [
-                "relation-get --format=json -r oidc:5 --app - hydra",
-                "secret-get --format=json secret:oauth-client",
+                ReadCall::app_bag("oidc:5", "hydra"),
+                ReadCall::secret("secret:oauth-client", None, SecretRead::Pinned),
             ]
         );
     }
@@ -787,22 +839,22 @@ mod tests {
     fn read_without_client_reads_no_secret() {
         let mut app_bag = example_bag();
         app_bag.shift_remove("client_secret_id");
-        let mut tools = juju(app_bag.clone(), None);
-        let data = read(&mut tools, &RelationId::new("oidc", 5), "hydra").unwrap();
+        let mut src = reader(app_bag.clone(), None);
+        let data = read(&mut src, &RelationId::new("oidc", 5), "hydra").unwrap();
         assert_eq!(data.app_bag, app_bag);
         assert_eq!(data.client_secret, SecretLookup::Absent);
-        assert_eq!(calls(&tools).len(), 1);
+        assert_eq!(src.calls.len(), 1);
     }
 
     #[test]
     fn read_missing_secret_is_unreadable_and_gone_relation_is_empty() {
-        let mut tools = juju(example_bag(), None);
-        let data = read(&mut tools, &RelationId::new("oidc", 5), "hydra").unwrap();
+        let mut src = reader(example_bag(), None);
+        let data = read(&mut src, &RelationId::new("oidc", 5), "hydra").unwrap();
         assert_eq!(data.client_secret, SecretLookup::Unreadable);
         assert_eq!(env("oidc", "openid", &data), Readiness::Invalid);
 
-        let mut tools = juju(example_bag(), None);
-        let data = read(&mut tools, &RelationId::new("oidc", 9), "hydra").unwrap();
+        let mut src = reader(example_bag(), None);
+        let data = read(&mut src, &RelationId::new("oidc", 9), "hydra").unwrap();
         assert!(data.app_bag.is_empty());
         assert_eq!(data.client_secret, SecretLookup::Absent);
     }

@@ -4,9 +4,11 @@
 
 use indexmap::IndexMap;
 
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, leader_writes,
+};
 use crate::integrations::{Readiness, SecretLookup};
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, SecretRead, ToolError};
 
@@ -103,12 +105,44 @@ pub fn on_changed(data: &OpenFgaData) -> Reaction {
     Reaction::reconcile_if(changed_triggers_reconcile(data), false)
 }
 
+/// The handler of the `openfga` row.
+#[derive(Debug)]
+pub struct Openfga;
+
+impl Integration for Openfga {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
+    }
+
+    /// The leader asks for the store.
+    fn on_created(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<(), EventError> {
+        leader_writes(host, event, || Ok(store_request()))
+    }
+
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        let Some(remote) = host.remote_app()? else {
+            return Ok(Reaction::Nothing);
+        };
+        Ok(on_changed(&read(host.tools(), &event.relation, &remote)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::testing::bag;
-    use crate::juju::tools::HookTools;
-    use crate::sim::juju::{HookScope, JujuState, MemoryJuju};
+    use crate::integrations::testing::{FakeReader, ReadCall, bag};
 
     fn plain(pairs: &[(&str, &str)]) -> OpenFgaData {
         OpenFgaData {
@@ -233,42 +267,28 @@ mod tests {
         assert_eq!(store_request(), bag(&[("store_name", "app-store")]));
     }
 
-    fn memory(app_data: serde_json::Value) -> HookTools<MemoryJuju> {
-        let state: JujuState = serde_json::from_value(serde_json::json!({
-            "unit": "blog/0",
-            "relations": [{
-                "id": 8, "endpoint": "openfga", "remote-app": "openfga",
-                "remote-units": {"openfga/0": {}},
-                "remote-app-data": app_data
-            }],
-            "secrets": [
-                {"id": "secret:tok", "revisions": [{"token": "first"}, {"token": "second"}], "pinned": 1},
-                {"id": "secret:hidden", "revisions": [{"token": "x"}], "granted": false}
-            ]
-        }))
-        .unwrap();
-        HookTools::new(MemoryJuju::new(state, HookScope::default()))
+    /// Relation `openfga:8` with the provider's `app_data`; of the secrets, only
+    /// `secret:tok` is readable, at its pinned revision.
+    fn reader(app_data: &[(&str, &str)]) -> FakeReader {
+        FakeReader::new()
+            .app_bag(&RelationId::new("openfga", 8), "openfga", bag(app_data))
+            .secret("secret:tok", bag(&[("token", "first")]))
     }
 
     #[test]
     fn read_takes_the_pinned_token() {
         let rel = RelationId::new("openfga", 8);
-        let mut tools = memory(serde_json::json!({
-            "grpc_api_url": "g", "http_api_url": "h", "token_secret_id": "secret:tok"
-        }));
-        let data = read(&mut tools, &rel, "openfga").unwrap();
-        let calls: Vec<String> = tools
-            .runner()
-            .state
-            .calls
-            .iter()
-            .map(|c| format!("{} {}", c.tool, c.args.join(" ")))
-            .collect();
+        let mut src = reader(&[
+            ("grpc_api_url", "g"),
+            ("http_api_url", "h"),
+            ("token_secret_id", "secret:tok"),
+        ]);
+        let data = read(&mut src, &rel, "openfga").unwrap();
         assert_eq!(
-            calls,
+            src.calls,
             vec![
-                "relation-get --format=json -r openfga:8 --app - openfga",
-                "secret-get --format=json secret:tok",
+                ReadCall::app_bag("openfga:8", "openfga"),
+                ReadCall::secret("secret:tok", None, SecretRead::Pinned),
             ]
         );
         assert_eq!(
@@ -276,19 +296,21 @@ mod tests {
             SecretLookup::Found(bag(&[("token", "first")]))
         );
 
-        let mut tools = memory(serde_json::json!({
-            "grpc_api_url": "g", "http_api_url": "h", "token_secret_id": "secret:hidden"
-        }));
-        let data = read(&mut tools, &rel, "openfga").unwrap();
+        let mut src = reader(&[
+            ("grpc_api_url", "g"),
+            ("http_api_url", "h"),
+            ("token_secret_id", "secret:hidden"),
+        ]);
+        let data = read(&mut src, &rel, "openfga").unwrap();
         assert_eq!(data.token_secret, SecretLookup::Unreadable);
         assert_eq!(env(&data), Readiness::Invalid);
 
-        let mut tools = memory(serde_json::json!({"grpc_api_url": "g", "http_api_url": "h"}));
-        let data = read(&mut tools, &rel, "openfga").unwrap();
+        let mut src = reader(&[("grpc_api_url", "g"), ("http_api_url", "h")]);
+        let data = read(&mut src, &rel, "openfga").unwrap();
         assert_eq!(data.token_secret, SecretLookup::Absent);
-        assert_eq!(tools.runner().state.calls.len(), 1);
+        assert_eq!(src.calls.len(), 1);
 
-        let gone = read(&mut tools, &RelationId::new("openfga", 9), "openfga").unwrap();
+        let gone = read(&mut src, &RelationId::new("openfga", 9), "openfga").unwrap();
         assert_eq!(gone, OpenFgaData::default());
     }
 }

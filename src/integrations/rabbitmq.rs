@@ -6,9 +6,11 @@
 use indexmap::IndexMap;
 
 use crate::integrations::Readiness;
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, leader_writes,
+};
 use crate::integrations::url::{decompose, url_env};
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, ToolError};
 
@@ -191,12 +193,61 @@ pub fn on_changed(data: &RabbitMqData) -> Reaction {
     Reaction::reconcile_if(changed_triggers_reconcile(data), true)
 }
 
+/// The handler of the `rabbitmq` row.
+#[derive(Debug)]
+pub struct Rabbitmq;
+
+impl Integration for Rabbitmq {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        Ok(Readout::env(env(
+            &read(src, input.rel, input.remote_app)?,
+            input.app,
+        )))
+    }
+
+    /// The reconcile comes first, then the request (the reference's order).
+    fn on_joined(&self, _event: &RelationEvent) -> Reaction {
+        Reaction::Reconcile { migrations: false }
+    }
+
+    fn joined_writes(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<(), EventError> {
+        let app = host.ctx().app_name.clone();
+        leader_writes(host, event, || Ok(access_request(&app)))
+    }
+
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        let Some(remote) = host.remote_app()? else {
+            return Ok(Reaction::Nothing);
+        };
+        Ok(on_changed(&read(host.tools(), &event.relation, &remote)?))
+    }
+
+    /// The provider's units carry RabbitMQ's data: one leaving is a change.
+    fn on_departed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        self.on_changed(host, event)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::testing::bag;
-    use crate::juju::tools::HookTools;
-    use crate::sim::juju::{HookScope, JujuState, MemoryJuju};
+    use crate::integrations::testing::{FakeReader, ReadCall, bag};
 
     fn ready(r: Readiness<IndexMap<String, String>>) -> IndexMap<String, String> {
         match r {
@@ -389,45 +440,33 @@ mod tests {
         assert_eq!(units, vec!["r/0", "r/2", "r/10", "odd"]);
     }
 
-    fn memory(relations: serde_json::Value) -> HookTools<MemoryJuju> {
-        let state: JujuState = serde_json::from_value(serde_json::json!({
-            "unit": "blog/0",
-            "leader": true,
-            "relations": relations,
-        }))
-        .unwrap();
-        HookTools::new(MemoryJuju::new(state, HookScope::default()))
-    }
-
     #[test]
     fn read_takes_the_app_bag_and_unit_bags_in_number_order() {
-        let mut tools = memory(serde_json::json!([{
-            "id": 4, "endpoint": "rabbitmq", "remote-app": "rmq",
-            "remote-units": {
-                "rmq/10": {"hostname": "h10", "password": "pw"},
-                "rmq/2": {"hostname": "h2", "password": "pw"}
-            },
-            "remote-app-data": {}
-        }]));
         let rel = RelationId::new("rabbitmq", 4);
-        let data = read(&mut tools, &rel, "rmq").unwrap();
+        // Listed as Juju may list them: not in number order.
+        let mut src = FakeReader::new()
+            .app_bag(&rel, "rmq", Databag::new())
+            .unit(
+                &rel,
+                "rmq/10",
+                bag(&[("hostname", "h10"), ("password", "pw")]),
+            )
+            .unit(
+                &rel,
+                "rmq/2",
+                bag(&[("hostname", "h2"), ("password", "pw")]),
+            );
+        let data = read(&mut src, &rel, "rmq").unwrap();
         assert!(data.app_bag.is_empty());
         let names: Vec<&str> = data.units.iter().map(|(u, _)| u.as_str()).collect();
         assert_eq!(names, vec!["rmq/2", "rmq/10"]);
-        let calls: Vec<String> = tools
-            .runner()
-            .state
-            .calls
-            .iter()
-            .map(|c| format!("{} {}", c.tool, c.args.join(" ")))
-            .collect();
         assert_eq!(
-            calls,
+            src.calls,
             vec![
-                "relation-get --format=json -r rabbitmq:4 --app - rmq",
-                "relation-list --format=json -r rabbitmq:4",
-                "relation-get --format=json -r rabbitmq:4 - rmq/2",
-                "relation-get --format=json -r rabbitmq:4 - rmq/10",
+                ReadCall::app_bag("rabbitmq:4", "rmq"),
+                ReadCall::units("rabbitmq:4"),
+                ReadCall::unit_bag("rabbitmq:4", "rmq/2"),
+                ReadCall::unit_bag("rabbitmq:4", "rmq/10"),
             ]
         );
         assert_eq!(
@@ -435,7 +474,7 @@ mod tests {
             "amqp://blog:pw@h2:5672/%2F,amqp://blog:pw@h10:5672/%2F"
         );
 
-        let gone = read(&mut tools, &RelationId::new("rabbitmq", 9), "rmq").unwrap();
+        let gone = read(&mut src, &RelationId::new("rabbitmq", 9), "rmq").unwrap();
         assert_eq!(gone, RabbitMqData::default());
     }
 }

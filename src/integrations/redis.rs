@@ -6,9 +6,9 @@
 use indexmap::IndexMap;
 
 use crate::integrations::Readiness;
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{EventError, EventHost, Integration, Reaction, ReadInput, Readout};
 use crate::integrations::url::{normalise_url, url_env};
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, ToolError};
 
@@ -115,12 +115,36 @@ pub fn on_joined_or_changed(remote_unit: Option<&str>) -> Reaction {
     Reaction::reconcile_if(joined_or_changed_triggers_reconcile(remote_unit), true)
 }
 
+/// The handler of the `redis` row.
+#[derive(Debug)]
+pub struct Redis;
+
+impl Integration for Redis {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
+    }
+
+    fn on_joined(&self, event: &RelationEvent) -> Reaction {
+        on_joined_or_changed(event.remote_unit.as_deref())
+    }
+
+    fn on_changed(
+        &self,
+        _host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        Ok(on_joined_or_changed(event.remote_unit.as_deref()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::testing::bag;
-    use crate::juju::tools::HookTools;
-    use crate::sim::juju::{HookScope, JujuState, MemoryJuju, RelationState};
+    use crate::integrations::testing::{FakeReader, ReadCall, bag};
 
     fn data(unit: &[(&str, &str)], app: &[(&str, &str)]) -> RedisData {
         RedisData {
@@ -297,22 +321,19 @@ mod tests {
         assert!(!joined_or_changed_triggers_reconcile(Some("")));
     }
 
-    fn juju(units: &[(&str, Databag)], app: Databag) -> HookTools<MemoryJuju> {
-        let mut relation = RelationState::new(4, ENDPOINT, "redis-k8s").remote_app_data(app);
+    /// Relation `redis:4` with these units (listed in this order) and the app bag.
+    fn reader(units: &[(&str, Databag)], app: Databag) -> FakeReader {
+        let rel = RelationId::new(ENDPOINT, 4);
+        let mut reader = FakeReader::new().app_bag(&rel, "redis-k8s", app);
         for (unit, data) in units {
-            relation = relation.remote_unit(unit, data.clone());
+            reader = reader.unit(&rel, unit, data.clone());
         }
-        let state = JujuState {
-            unit: "blog/0".into(),
-            relations: vec![relation],
-            ..JujuState::default()
-        };
-        HookTools::new(MemoryJuju::new(state, HookScope::default()))
+        reader
     }
 
     #[test]
     fn read_takes_the_lowest_unit_and_the_app_bag() {
-        let mut tools = juju(
+        let mut src = reader(
             &[
                 ("redis-k8s/1", bag(&[("hostname", "h1"), ("port", "1")])),
                 ("redis-k8s/0", bag(&[("hostname", "h0"), ("port", "6379")])),
@@ -320,33 +341,16 @@ mod tests {
             bag(&[("leader-host", "leader")]),
         );
         let rel = RelationId::new(ENDPOINT, 4);
-        let d = read(&mut tools, &rel, "redis-k8s").unwrap();
+        let d = read(&mut src, &rel, "redis-k8s").unwrap();
         assert_eq!(d.remote_unit.as_deref(), Some("redis-k8s/0"));
         assert_eq!(d.unit_bag, bag(&[("hostname", "h0"), ("port", "6379")]));
         assert_eq!(d.app_bag, bag(&[("leader-host", "leader")]));
-        let calls: Vec<(String, Vec<String>)> = tools
-            .runner()
-            .state
-            .calls
-            .iter()
-            .map(|c| (c.tool.clone(), c.args.clone()))
-            .collect();
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            calls,
+            src.calls,
             vec![
-                (
-                    "relation-list".to_string(),
-                    args(&["--format=json", "-r", "redis:4"])
-                ),
-                (
-                    "relation-get".to_string(),
-                    args(&["--format=json", "-r", "redis:4", "-", "redis-k8s/0"])
-                ),
-                (
-                    "relation-get".to_string(),
-                    args(&["--format=json", "-r", "redis:4", "--app", "-", "redis-k8s"])
-                ),
+                ReadCall::units("redis:4"),
+                ReadCall::unit_bag("redis:4", "redis-k8s/0"),
+                ReadCall::app_bag("redis:4", "redis-k8s"),
             ]
         );
         assert_eq!(ready(&d)["REDIS_DB_CONNECT_STRING"], "redis://leader:6379");
@@ -354,10 +358,10 @@ mod tests {
 
     #[test]
     fn read_without_units_or_relation_is_empty() {
-        let mut tools = juju(&[], bag(&[("leader-host", "leader")]));
-        let d = read(&mut tools, &RelationId::new(ENDPOINT, 4), "redis-k8s").unwrap();
+        let mut src = reader(&[], bag(&[("leader-host", "leader")]));
+        let d = read(&mut src, &RelationId::new(ENDPOINT, 4), "redis-k8s").unwrap();
         assert_eq!(d, RedisData::default());
-        let d = read(&mut tools, &RelationId::new(ENDPOINT, 9), "redis-k8s").unwrap();
+        let d = read(&mut src, &RelationId::new(ENDPOINT, 9), "redis-k8s").unwrap();
         assert_eq!(d, RedisData::default());
     }
 }

@@ -6,8 +6,10 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::integrations::Readiness;
-use crate::integrations::kind::Reaction;
-use crate::juju::context::RelationId;
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, leader_writes, remote_app_bag,
+};
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, ToolError};
 use crate::pyjson;
@@ -171,12 +173,45 @@ pub fn env(data: &S3Data) -> Readiness<IndexMap<String, String>> {
     Readiness::Ready(env)
 }
 
+/// The handler of the `s3` row.
+#[derive(Debug)]
+pub struct S3;
+
+impl Integration for S3 {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
+    }
+
+    /// The leader asks for a bucket named after the app.
+    fn joined_writes(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<(), EventError> {
+        let app = host.ctx().app_name.clone();
+        leader_writes(host, event, || Ok(requirer_app_data(&app)))
+    }
+
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        Ok(match remote_app_bag(host, event)? {
+            Some(bag) => on_changed(&bag),
+            None => Reaction::Nothing,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::testing::{bag, pairs};
-    use crate::juju::tools::HookTools;
-    use crate::sim::juju::{HookScope, JujuState, MemoryJuju, RelationState};
+    use crate::integrations::testing::{FakeReader, ReadCall, bag, pairs};
 
     fn data(pairs: &[(&str, &str)]) -> S3Data {
         S3Data {
@@ -371,29 +406,16 @@ mod tests {
 
     #[test]
     fn read_gets_the_remote_app_bag() {
-        let state = JujuState {
-            unit: "blog/0".into(),
-            relations: vec![
-                RelationState::new(7, ENDPOINT, "s3-integrator").remote_app_data(bag(&[
-                    ("access-key", "a"),
-                    ("secret-key", "s"),
-                    ("bucket", "b"),
-                ])),
-            ],
-            ..JujuState::default()
-        };
-        let mut tools = HookTools::new(MemoryJuju::new(state, HookScope::default()));
         let rel = RelationId::new(ENDPOINT, 7);
-        let d = read(&mut tools, &rel, "s3-integrator").unwrap();
-        assert_eq!(d.app_bag.len(), 3);
-        let calls = &tools.runner().state.calls;
-        assert_eq!(calls.len(), 1);
-        assert_eq!(calls[0].tool, "relation-get");
-        assert_eq!(
-            calls[0].args,
-            ["--format=json", "-r", "s3:7", "--app", "-", "s3-integrator"]
+        let mut src = FakeReader::new().app_bag(
+            &rel,
+            "s3-integrator",
+            bag(&[("access-key", "a"), ("secret-key", "s"), ("bucket", "b")]),
         );
-        let gone = read(&mut tools, &RelationId::new(ENDPOINT, 8), "s3-integrator").unwrap();
+        let d = read(&mut src, &rel, "s3-integrator").unwrap();
+        assert_eq!(d.app_bag.len(), 3);
+        assert_eq!(src.calls, [ReadCall::app_bag("s3:7", "s3-integrator")]);
+        let gone = read(&mut src, &RelationId::new(ENDPOINT, 8), "s3-integrator").unwrap();
         assert_eq!(gone, S3Data::default());
     }
 }

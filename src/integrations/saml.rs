@@ -5,9 +5,11 @@
 use indexmap::IndexMap;
 
 use crate::integrations::Readiness;
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, remote_app_bag,
+};
 use crate::integrations::url::normalise_url;
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, ToolError};
 
@@ -185,12 +187,35 @@ pub fn env(data: &SamlData) -> Readiness<IndexMap<String, String>> {
     Readiness::Ready(env)
 }
 
+/// The handler of the `saml` row.
+#[derive(Debug)]
+pub struct Saml;
+
+impl Integration for Saml {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
+    }
+
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        Ok(match remote_app_bag(host, event)? {
+            Some(bag) => on_changed(&bag),
+            None => Reaction::Nothing,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::testing::{bag, pairs};
-    use crate::juju::tools::HookTools;
-    use crate::sim::juju::{HookScope, JujuState, MemoryJuju, RelationState};
+    use crate::integrations::testing::{FakeReader, ReadCall, bag, pairs};
 
     fn data(pairs: &[(&str, &str)]) -> SamlData {
         SamlData {
@@ -384,30 +409,12 @@ mod tests {
 
     #[test]
     fn read_gets_the_remote_app_bag() {
-        let state = JujuState {
-            unit: "blog/0".into(),
-            relations: vec![
-                RelationState::new(2, ENDPOINT, "saml-integrator").remote_app_data(bag(&example())),
-            ],
-            ..JujuState::default()
-        };
-        let mut tools = HookTools::new(MemoryJuju::new(state, HookScope::default()));
-        let d = read(&mut tools, &RelationId::new(ENDPOINT, 2), "saml-integrator").unwrap();
+        let rel = RelationId::new(ENDPOINT, 2);
+        let mut src = FakeReader::new().app_bag(&rel, "saml-integrator", bag(&example()));
+        let d = read(&mut src, &rel, "saml-integrator").unwrap();
         assert_eq!(d.app_bag, bag(&example()));
-        let calls = &tools.runner().state.calls;
-        assert_eq!(calls.len(), 1);
-        assert_eq!(
-            calls[0].args,
-            [
-                "--format=json",
-                "-r",
-                "saml:2",
-                "--app",
-                "-",
-                "saml-integrator"
-            ]
-        );
-        let gone = read(&mut tools, &RelationId::new(ENDPOINT, 3), "saml-integrator").unwrap();
+        assert_eq!(src.calls, [ReadCall::app_bag("saml:2", "saml-integrator")]);
+        let gone = read(&mut src, &RelationId::new(ENDPOINT, 3), "saml-integrator").unwrap();
         assert_eq!(gone, SamlData::default());
     }
 }

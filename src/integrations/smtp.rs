@@ -5,9 +5,9 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{EventError, EventHost, Integration, Reaction, ReadInput, Readout};
 use crate::integrations::{Readiness, SecretLookup};
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, SecretRead, ToolError};
 
@@ -264,12 +264,35 @@ pub fn secret_changed_needs_second_reconcile(data: &SmtpData, secret_id: &str) -
     is_ours && settings(data).is_ready()
 }
 
+/// The handler of the `smtp` row.
+#[derive(Debug)]
+pub struct Smtp;
+
+impl Integration for Smtp {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
+    }
+
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        let Some(remote) = host.remote_app()? else {
+            return Ok(Reaction::Nothing);
+        };
+        Ok(on_changed(&read(host.tools(), &event.relation, &remote)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::testing::{bag, calls};
-    use crate::juju::tools::HookTools;
-    use crate::sim::juju::{HookScope, JujuState, MemoryJuju};
+    use crate::integrations::testing::{FakeReader, ReadCall, bag};
 
     fn plain(pairs: &[(&str, &str)]) -> SmtpData {
         SmtpData {
@@ -555,36 +578,34 @@ mod tests {
         assert!(!is_valid_email(&format!("{}@example.com", "a".repeat(65))));
     }
 
-    fn memory(app_data: serde_json::Value) -> HookTools<MemoryJuju> {
-        let state: JujuState = serde_json::from_value(serde_json::json!({
-            "unit": "blog/0",
-            "relations": [{
-                "id": 6, "endpoint": "smtp", "remote-app": "smtp-integrator",
-                "remote-units": {"smtp-integrator/0": {}},
-                "remote-app-data": app_data
-            }],
-            "secrets": [
-                {"id": "secret:cpw1", "revisions": [{"password": "old"}, {"password": "hunter2"}], "pinned": 1},
-                {"id": "secret:hidden", "revisions": [{"password": "x"}], "granted": false}
-            ]
-        }))
-        .unwrap();
-        HookTools::new(MemoryJuju::new(state, HookScope::default()))
+    /// Relation `smtp:6` with the provider's `app_data`; of the secrets, only
+    /// `secret:cpw1` is readable, at its latest revision.
+    fn reader(app_data: &[(&str, &str)]) -> FakeReader {
+        FakeReader::new()
+            .app_bag(
+                &RelationId::new("smtp", 6),
+                "smtp-integrator",
+                bag(app_data),
+            )
+            .secret("secret:cpw1", bag(&[("password", "hunter2")]))
     }
 
     #[test]
     fn read_refreshes_the_password_secret_only_when_needed() {
         let rel = RelationId::new("smtp", 6);
-        let mut tools = memory(serde_json::json!({
-            "host": "mail.example.org", "port": "465", "password_id": "secret:cpw1",
-            "auth_type": "plain", "transport_security": "tls"
-        }));
-        let data = read(&mut tools, &rel, "smtp-integrator").unwrap();
+        let mut src = reader(&[
+            ("host", "mail.example.org"),
+            ("port", "465"),
+            ("password_id", "secret:cpw1"),
+            ("auth_type", "plain"),
+            ("transport_security", "tls"),
+        ]);
+        let data = read(&mut src, &rel, "smtp-integrator").unwrap();
         assert_eq!(
-            calls(&tools),
+            src.calls,
             vec![
-                "relation-get --format=json -r smtp:6 --app - smtp-integrator",
-                "secret-get --format=json secret:cpw1 --refresh",
+                ReadCall::app_bag("smtp:6", "smtp-integrator"),
+                ReadCall::secret("secret:cpw1", None, SecretRead::Refresh),
             ]
         );
         assert_eq!(
@@ -592,23 +613,30 @@ mod tests {
             SecretLookup::Found(bag(&[("password", "hunter2")]))
         );
 
-        let mut tools = memory(serde_json::json!({
-            "host": "h", "port": "25", "password": "pw", "password_id": "secret:cpw1",
-            "auth_type": "plain", "transport_security": "tls"
-        }));
-        let data = read(&mut tools, &rel, "smtp-integrator").unwrap();
-        assert_eq!(calls(&tools).len(), 1);
+        let mut src = reader(&[
+            ("host", "h"),
+            ("port", "25"),
+            ("password", "pw"),
+            ("password_id", "secret:cpw1"),
+            ("auth_type", "plain"),
+            ("transport_security", "tls"),
+        ]);
+        let data = read(&mut src, &rel, "smtp-integrator").unwrap();
+        assert_eq!(src.calls.len(), 1);
         assert_eq!(data.password_secret, SecretLookup::Absent);
 
-        let mut tools = memory(serde_json::json!({
-            "host": "h", "port": "25", "password_id": "secret:hidden",
-            "auth_type": "plain", "transport_security": "tls"
-        }));
-        let data = read(&mut tools, &rel, "smtp-integrator").unwrap();
+        let mut src = reader(&[
+            ("host", "h"),
+            ("port", "25"),
+            ("password_id", "secret:hidden"),
+            ("auth_type", "plain"),
+            ("transport_security", "tls"),
+        ]);
+        let data = read(&mut src, &rel, "smtp-integrator").unwrap();
         assert_eq!(data.password_secret, SecretLookup::Unreadable);
         assert_eq!(on_changed(&data), Reaction::CheckState);
 
-        let gone = read(&mut tools, &RelationId::new("smtp", 9), "smtp-integrator").unwrap();
+        let gone = read(&mut src, &RelationId::new("smtp", 9), "smtp-integrator").unwrap();
         assert_eq!(gone, SmtpData::default());
     }
 }

@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use crate::integrations::Readiness;
 use crate::integrations::ingress::replace_bag;
+use crate::integrations::kind::{EventError, EventHost, Integration, Reaction, ReadInput, Readout};
 use crate::integrations::url::normalise_url;
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, ToolError};
 use crate::pyjson;
@@ -146,12 +147,35 @@ pub fn gunicorn_tracing_enabled(data: &TracingData) -> bool {
     endpoint(data).is_ready()
 }
 
+/// The handler of the `tracing` row. Our own app bag is rewritten by every hook on the
+/// leader, before anything else (`charm`).
+#[derive(Debug)]
+pub struct Tracing;
+
+impl Integration for Tracing {
+    /// The state reads the provider's bag only (not ours: that is the leader's prelude).
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        let data = read(src, input.rel, input.remote_app, input.app, false)?;
+        Ok(Readout::env(env(&data, input.app)))
+    }
+
+    fn on_changed(
+        &self,
+        _host: &mut dyn EventHost,
+        _event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        Ok(Reaction::Reconcile { migrations: false })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::testing::{bag, calls};
-    use crate::juju::tools::HookTools;
-    use crate::sim::juju::{HookScope, JujuState, MemoryJuju};
+    use crate::integrations::testing::{FakeReader, ReadCall, bag};
 
     fn remote(receivers: &str) -> TracingData {
         TracingData {
@@ -275,51 +299,66 @@ mod tests {
         );
     }
 
-    fn memory(leader: bool) -> HookTools<MemoryJuju> {
-        let state: JujuState = serde_json::from_value(serde_json::json!({
-            "unit": "blog/1",
-            "leader": leader,
-            "relations": [{
-                "id": 5, "endpoint": "tracing", "remote-app": "tempo",
-                "remote-units": {"tempo/0": {}},
-                "remote-app-data": {"receivers": r#"[{"protocol": {"name": "otlp_http", "type": "http"}, "url": "http://tempo:4318"}]"#},
-                "local-app-data": {"receivers": r#"["otlp_grpc"]"#, "old": "1"}
-            }],
-        }))
-        .unwrap();
-        HookTools::new(MemoryJuju::new(state, HookScope::default()))
+    /// Relation `tracing:5` with tempo's receivers and our own app bag (`blog`).
+    fn reader() -> FakeReader {
+        let rel = RelationId::new("tracing", 5);
+        FakeReader::new()
+            .app_bag(
+                &rel,
+                "tempo",
+                bag(&[(
+                    "receivers",
+                    r#"[{"protocol": {"name": "otlp_http", "type": "http"}, "url": "http://tempo:4318"}]"#,
+                )]),
+            )
+            .app_bag(
+                &rel,
+                "blog",
+                bag(&[("receivers", r#"["otlp_grpc"]"#), ("old", "1")]),
+            )
+    }
+
+    /// `bag` after a `relation-set` of `updates`, as Juju applies one: an empty value
+    /// deletes its key.
+    fn after_relation_set(bag: &Databag, updates: &Databag) -> Databag {
+        let mut out = bag.clone();
+        for (k, v) in updates {
+            if v.is_empty() {
+                out.shift_remove(k);
+            } else {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        out
     }
 
     #[test]
     fn read_on_the_leader_and_elsewhere() {
         let rel = RelationId::new("tracing", 5);
-        let mut tools = memory(true);
-        let data = read(&mut tools, &rel, "tempo", "blog", true).unwrap();
+        let mut src = reader();
+        let data = read(&mut src, &rel, "tempo", "blog", true).unwrap();
         assert_eq!(
-            calls(&tools),
+            src.calls,
             vec![
-                "relation-get --format=json -r tracing:5 --app - tempo",
-                "relation-get --format=json -r tracing:5 --app - blog",
+                ReadCall::app_bag("tracing:5", "tempo"),
+                ReadCall::app_bag("tracing:5", "blog"),
             ]
         );
         let own = data.own_app_bag.clone().unwrap();
         assert_eq!(own["old"], "1");
-        tools
-            .relation_set(&rel, &app_bag_rewrite(&own), true)
-            .unwrap();
         assert_eq!(
-            tools.runner().state.relations[0].local_app_data,
+            after_relation_set(&own, &app_bag_rewrite(&own)),
             requirer_app_data()
         );
         assert!(gunicorn_tracing_enabled(&data));
 
-        let mut tools = memory(false);
-        let data = read(&mut tools, &rel, "tempo", "blog", false).unwrap();
+        let mut src = reader();
+        let data = read(&mut src, &rel, "tempo", "blog", false).unwrap();
         assert_eq!(data.own_app_bag, None);
-        assert_eq!(calls(&tools).len(), 1);
+        assert_eq!(src.calls.len(), 1);
 
         let gone = read(
-            &mut tools,
+            &mut src,
             &RelationId::new("tracing", 9),
             "tempo",
             "blog",

@@ -7,10 +7,12 @@
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use crate::integrations::kind::Reaction;
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, leader_writes,
+};
 use crate::integrations::url::url_env;
 use crate::integrations::{Readiness, SecretLookup};
-use crate::juju::context::RelationId;
+use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, SecretRead, ToolError};
 use crate::pyjson;
@@ -459,12 +461,67 @@ pub fn changed_triggers_reconcile(previous: Option<&str>, remote_app_bag: &Datab
     })
 }
 
+/// The handler of the `valkey` row.
+#[derive(Debug)]
+pub struct Valkey;
+
+impl Integration for Valkey {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        // Counted: `counts_relations` says so.
+        let count = input.relation_count.unwrap_or(1);
+        Ok(Readout::env(env(&read(
+            src,
+            input.rel,
+            input.remote_app,
+            count,
+        )?)))
+    }
+
+    fn counts_relations(&self) -> bool {
+        true
+    }
+
+    /// The leader asks for the whole keyspace, with a new salt.
+    fn on_created(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<(), EventError> {
+        leader_writes(host, event, || Ok(request(&random_salt()?)))
+    }
+
+    /// Keep a snapshot of the responses we saw.
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        let Some(remote) = host.remote_app()? else {
+            return Ok(Reaction::Nothing);
+        };
+        let rel = &event.relation;
+        let unit = host.ctx().unit_name.clone();
+        let tools = host.tools();
+        let ours = tools.unit_bag(rel, &unit)?.unwrap_or_default();
+        let previous = ours.get("data").map(String::as_str);
+        let current = tools.app_bag(rel, &remote)?.unwrap_or_default();
+        let reaction = on_changed(previous, &current);
+        if let Some(snapshot) = snapshot(previous, &current) {
+            let data: Databag = [("data".to_string(), snapshot)].into_iter().collect();
+            tools.relation_set(rel, &data, false)?;
+        }
+        Ok(reaction)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::testing::{bag, pairs};
-    use crate::juju::tools::HookTools;
-    use crate::sim::juju::{HookScope, JujuState, MemoryJuju, RelationState, SecretState};
+    use crate::integrations::testing::{FakeReader, ReadCall, bag, pairs};
 
     const RID: &str = "0123456789abcdef";
 
@@ -829,16 +886,9 @@ mod tests {
         assert!(!changed_triggers_reconcile(None, &null_user));
     }
 
-    fn juju(remote_app_data: Databag, secrets: Vec<SecretState>) -> HookTools<MemoryJuju> {
-        let state = JujuState {
-            unit: "blog/0".into(),
-            relations: vec![
-                RelationState::new(5, ENDPOINT, "valkey").remote_app_data(remote_app_data),
-            ],
-            secrets,
-            ..JujuState::default()
-        };
-        HookTools::new(MemoryJuju::new(state, HookScope::default()))
+    /// Relation `valkey:5` with the provider's app bag.
+    fn reader(remote_app_data: Databag) -> FakeReader {
+        FakeReader::new().app_bag(&RelationId::new(ENDPOINT, 5), "valkey", remote_app_data)
     }
 
     #[test]
@@ -846,15 +896,11 @@ mod tests {
         let remote = provider(&format!(
             r#"{{"request-id": "{RID}", "endpoints": "h:1", "secret-user": "secret:u", "secret-tls": "secret:t"}}"#
         ));
-        let mut tools = juju(
-            remote.clone(),
-            vec![
-                SecretState::new("secret:u", bag(&[("username", "u"), ("password", "p")])),
-                SecretState::new("secret:t", bag(&[("tls", "false")])).granted(false),
-            ],
-        );
+        // secret:t is not granted.
+        let mut src =
+            reader(remote.clone()).secret("secret:u", bag(&[("username", "u"), ("password", "p")]));
         let rel = RelationId::new(ENDPOINT, 5);
-        let d = read(&mut tools, &rel, "valkey", 1).unwrap();
+        let d = read(&mut src, &rel, "valkey", 1).unwrap();
         assert_eq!(d.relation_count, 1);
         assert_eq!(d.app_bag, remote);
         assert_eq!(
@@ -866,40 +912,19 @@ mod tests {
             .into_iter()
             .collect::<IndexMap<_, _>>()
         );
-        let calls: Vec<(String, Vec<String>)> = tools
-            .runner()
-            .state
-            .calls
-            .iter()
-            .map(|c| (c.tool.clone(), c.args.clone()))
-            .collect();
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            calls,
+            src.calls,
             vec![
-                (
-                    "relation-get".to_string(),
-                    args(&["--format=json", "-r", "valkey:5", "--app", "-", "valkey"])
+                ReadCall::app_bag("valkey:5", "valkey"),
+                ReadCall::secret(
+                    "secret:u",
+                    Some("valkey.5.0123456789abcdef.user.secret"),
+                    SecretRead::Refresh
                 ),
-                (
-                    "secret-get".to_string(),
-                    args(&[
-                        "--format=json",
-                        "secret:u",
-                        "--label",
-                        "valkey.5.0123456789abcdef.user.secret",
-                        "--refresh"
-                    ])
-                ),
-                (
-                    "secret-get".to_string(),
-                    args(&[
-                        "--format=json",
-                        "secret:t",
-                        "--label",
-                        "valkey.5.0123456789abcdef.tls.secret",
-                        "--refresh"
-                    ])
+                ReadCall::secret(
+                    "secret:t",
+                    Some("valkey.5.0123456789abcdef.tls.secret"),
+                    SecretRead::Refresh
                 ),
             ]
         );
@@ -909,14 +934,14 @@ mod tests {
 
     #[test]
     fn read_of_malformed_or_gone_relations_reads_no_secrets() {
-        let mut tools = juju(bag(&[("requests", "nonsense")]), vec![]);
-        let d = read(&mut tools, &RelationId::new(ENDPOINT, 5), "valkey", 1).unwrap();
+        let mut src = reader(bag(&[("requests", "nonsense")]));
+        let d = read(&mut src, &RelationId::new(ENDPOINT, 5), "valkey", 1).unwrap();
         assert!(d.secrets.is_empty());
         assert_eq!(env(&d), Readiness::Invalid);
-        let d = read(&mut tools, &RelationId::new(ENDPOINT, 6), "valkey", 1).unwrap();
+        let d = read(&mut src, &RelationId::new(ENDPOINT, 6), "valkey", 1).unwrap();
         assert_eq!(d.app_bag, Databag::new());
         assert_eq!(env(&d), Readiness::NotReady);
-        assert_eq!(tools.runner().state.calls.len(), 2);
+        assert_eq!(src.calls.len(), 2);
     }
 
     #[test]

@@ -48,3 +48,28 @@ impl<R: ToolRunner + ?Sized> RelationReader for HookTools<R> {
         self.secret_get(Some(id), label, read)
     }
 }
+
+/// A reader borrowed mutably is one too: how an unsized one (the charm's `HookTools`,
+/// over a `dyn ToolRunner`) is passed as a `&mut dyn RelationReader`.
+impl<T: RelationReader + ?Sized> RelationReader for &mut T {
+    fn app_bag(&mut self, rel: &RelationId, app: &str) -> Result<Option<Databag>, ToolError> {
+        (**self).app_bag(rel, app)
+    }
+
+    fn unit_bag(&mut self, rel: &RelationId, unit: &str) -> Result<Option<Databag>, ToolError> {
+        (**self).unit_bag(rel, unit)
+    }
+
+    fn units(&mut self, rel: &RelationId) -> Result<Option<Vec<String>>, ToolError> {
+        (**self).units(rel)
+    }
+
+    fn secret(
+        &mut self,
+        id: &str,
+        label: Option<&str>,
+        read: SecretRead,
+    ) -> Result<Option<SecretContent>, ToolError> {
+        (**self).secret(id, label, read)
+    }
+}
