@@ -156,7 +156,7 @@ fn rotate_secret_key(hook: &mut Hook<'_>) -> Result<ActionOutcome, HookError> {
     if !check_state(&state, hook.tools, hook.pebble)? {
         return Ok(ActionOutcome::Results(vec![]));
     }
-    if !state.leader {
+    if !hook.tools.is_leader()? {
         return Ok(ActionOutcome::Failed(ONLY_LEADER.into()));
     }
     let (Some(rel), Some(_)) = (state.peer_relation.clone(), state.peer.secret_key.as_ref()) else {

@@ -207,7 +207,7 @@ fn evaluate_health(hook: &mut Hook<'_>, state: &CharmState) -> Result<bool, Hook
     match health::verdict(&current, &services, check) {
         Verdict::Keep => Ok(false),
         Verdict::Set(status) => {
-            set_status(hook.tools, state.leader, &status)?;
+            set_status(hook.tools, &status)?;
             Ok(false)
         }
         Verdict::Reconcile => Ok(reconcile(
@@ -241,8 +241,9 @@ fn update_status(hook: &mut Hook<'_>) -> Result<(), HookError> {
     // A completed reconcile has just published it; otherwise publish on the relation the
     // gather found.
     if !published && let Some(rel) = &state.ingress.relation {
-        let port_open = state.leader && hook.tools.opened_ports()?.iter().any(|p| p == APP_PORT);
-        write_ingress_data(hook.ctx, hook.tools, state.leader, rel, port_open)?;
+        let leader = hook.tools.is_leader()?;
+        let port_open = leader && hook.tools.opened_ports()?.iter().any(|p| p == APP_PORT);
+        write_ingress_data(hook.ctx, hook.tools, leader, rel, port_open)?;
     }
     Ok(())
 }

@@ -29,13 +29,12 @@ pub enum HookError {
     Other(String),
 }
 
-/// Set the unit status and, on the leader, the application status.
-pub fn set_status(tools: &mut HookTools, leader: bool, status: &Status) -> Result<(), ToolError> {
+/// Set the unit status and, on the leader, the application status. Leadership is asked
+/// only when the application status would change: when the status memory says it is
+/// what this unit last wrote, no write is needed, leader or not.
+pub fn set_status(tools: &mut HookTools, status: &Status) -> Result<(), ToolError> {
     tools.status_set(status, false)?;
-    if leader {
-        tools.status_set(status, true)?;
-    }
-    Ok(())
+    tools.app_status_set(status)
 }
 
 /// Log through `juju-log`; when that fails, fall back to stderr (which Juju also keeps).

@@ -113,7 +113,7 @@ pub fn check_state(
     if stop_services && pebble.can_connect() {
         stop_and_reset(pebble)?;
     }
-    set_status(tools, state.leader, &Status::blocked(message))?;
+    set_status(tools, &Status::blocked(message))?;
     Ok(false)
 }
 
@@ -124,22 +124,22 @@ pub fn check_ready(
     pebble: &mut dyn Pebble,
 ) -> Result<bool, HookError> {
     if !pebble.can_connect() {
-        set_status(tools, state.leader, &Status::waiting(WAITING_FOR_PEBBLE))?;
+        set_status(tools, &Status::waiting(WAITING_FOR_PEBBLE))?;
         return Ok(false);
     }
     match readiness(state) {
         Ok(()) => Ok(true),
         Err(NotReady::Waiting(m)) => {
-            set_status(tools, state.leader, &Status::waiting(m))?;
+            set_status(tools, &Status::waiting(m))?;
             Ok(false)
         }
         Err(NotReady::MissingIntegrations(m)) => {
             stop_and_reset(pebble)?;
-            set_status(tools, state.leader, &Status::blocked(m))?;
+            set_status(tools, &Status::blocked(m))?;
             Ok(false)
         }
         Err(NotReady::Blocked(m)) => {
-            set_status(tools, state.leader, &Status::blocked(m))?;
+            set_status(tools, &Status::blocked(m))?;
             Ok(false)
         }
     }
@@ -179,18 +179,17 @@ fn original_services(
 /// reload, the migration, a replan or a stop): a reconcile that changes nothing leaves
 /// the status alone until its verdict.
 struct Preparing {
-    leader: bool,
     set: bool,
 }
 
 impl Preparing {
-    fn new(leader: bool) -> Preparing {
-        Preparing { leader, set: false }
+    fn new() -> Preparing {
+        Preparing { set: false }
     }
 
     fn now(&mut self, tools: &mut HookTools) -> Result<(), ToolError> {
         if !self.set {
-            set_status(tools, self.leader, &Status::maintenance(PREPARING))?;
+            set_status(tools, &Status::maintenance(PREPARING))?;
             self.set = true;
         }
         Ok(())
@@ -220,7 +219,7 @@ pub fn reconcile(
         write_migration_status(pebble, MigrationStatus::Pending)?;
     }
     let blocked = |tools: &mut HookTools, message: &str| -> Result<bool, HookError> {
-        set_status(tools, state.leader, &Status::blocked(message))?;
+        set_status(tools, &Status::blocked(message))?;
         Ok(false)
     };
     // 3. The OAuth scopes, and the client request on the leader.
@@ -228,8 +227,8 @@ pub fn reconcile(
         if !oauth::scopes_include_openid(&o.options.scopes) {
             return blocked(tools, oauth::OPENID_REQUIRED_MESSAGE);
         }
-        if state.leader
-            && let Some(rel) = &o.relation
+        if let Some(rel) = &o.relation
+            && tools.is_leader()?
         {
             tools.relation_set(
                 rel,
@@ -239,7 +238,7 @@ pub fn reconcile(
         }
     }
     // Maintenance comes just before the first change to the workload, if any.
-    let mut preparing = Preparing::new(state.leader);
+    let mut preparing = Preparing::new();
 
     // 5. Worker class, with the original services loaded between the gevent check and
     // the `-k` check (DJANGO.md 8).
@@ -420,7 +419,8 @@ pub fn reconcile(
     let opened = tools.opened_ports()?;
     if let Some(rel) = &state.ingress.relation {
         let port_open = opened.iter().any(|p| p == APP_PORT);
-        write_ingress_data(ctx, tools, state.leader, rel, port_open)?;
+        let leader = tools.is_leader()?;
+        write_ingress_data(ctx, tools, leader, rel, port_open)?;
     }
     for port in opened.iter().filter(|p| p.as_str() != APP_PORT) {
         tools.close_port(port)?;
@@ -428,7 +428,7 @@ pub fn reconcile(
     if !opened.iter().any(|p| p == APP_PORT) {
         tools.open_port(APP_PORT)?;
     }
-    set_status(tools, state.leader, &Status::active())?;
+    set_status(tools, &Status::active())?;
     Ok(true)
 }
 

@@ -82,7 +82,6 @@ pub enum KeyMigration {
 fn gather_peer(
     ctx: &HookContext,
     tools: &mut HookTools,
-    leader: bool,
     migration: KeyMigration,
 ) -> Result<(Option<RelationId>, PeerState), ToolError> {
     let Some(rel) = relation_ids(ctx, tools, PEER_ENDPOINT)?.into_iter().next() else {
@@ -96,8 +95,10 @@ fn gather_peer(
     };
     let mut stored = Stored::of(&bag);
     let mut known = None;
-    if leader
-        && migration == KeyMigration::Run
+    // Leadership matters only while the bag has no secret ID.
+    if migration == KeyMigration::Run
+        && !matches!(stored, Stored::Secret(_))
+        && tools.is_leader()?
         && let Some(migrated) = secret_key::migrate(tools, &rel, &bag)?
     {
         stored = Stored::Secret(migrated.id);
@@ -228,7 +229,6 @@ fn gather_http_proxy(
     ctx: &HookContext,
     meta: &CharmMeta,
     tools: &mut HookTools,
-    leader: bool,
 ) -> Result<Readiness<http_proxy::ProxyUrls>, ToolError> {
     if meta
         .required_endpoint(http_proxy::ENDPOINT, http_proxy::INTERFACE)
@@ -239,6 +239,7 @@ fn gather_http_proxy(
     let Some((rel, remote_app)) = the_relation(ctx, tools, http_proxy::ENDPOINT)? else {
         return Ok(Readiness::NotReady);
     };
+    let leader = tools.is_leader()?;
     let data = http_proxy::read(tools, &rel, &remote_app, &ctx.app_name, leader)?;
     Ok(http_proxy::proxies(&data))
 }
@@ -294,8 +295,7 @@ pub fn gather_with(
     let config = read_config(&values, meta, &mut |uri: &str| {
         tools.secret_get(Some(uri), None, SecretRead::Refresh)
     })?;
-    let leader = tools.is_leader()?;
-    let (peer_relation, peer) = gather_peer(ctx, tools, leader, migration)?;
+    let (peer_relation, peer) = gather_peer(ctx, tools, migration)?;
     let ingress = gather_ingress(ctx, meta, tools)?;
     let (integrations, oauth) = gather_integrations(ctx, meta, tools, &values)?;
     let oauth_multiple = matches!(
@@ -306,7 +306,7 @@ pub fn gather_with(
         ),
         oauth::EndpointChoice::Several
     );
-    let http_proxy = gather_http_proxy(ctx, meta, tools, leader)?;
+    let http_proxy = gather_http_proxy(ctx, meta, tools)?;
     let (http, https) =
         http_proxy::effective_proxies(&http_proxy, ctx.http_proxy.clone(), ctx.https_proxy.clone());
     let base_url = base_url_from(ctx, &ingress);
@@ -321,7 +321,6 @@ pub fn gather_with(
         model: ctx.model_name.clone(),
         unit: ctx.unit_name.clone(),
         unit_number: ctx.unit_number,
-        leader,
         juju_3_4: ctx.juju_at_least_3_4(),
         config,
         base_url,

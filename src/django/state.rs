@@ -83,7 +83,6 @@ pub struct CharmState {
     pub model: String,
     pub unit: String,
     pub unit_number: u64,
-    pub leader: bool,
     pub juju_3_4: bool,
     pub config: ConfigState,
     /// The ingress URL, or the Kubernetes service URL.

@@ -595,6 +595,20 @@ impl<R: ToolRunner + ?Sized> HookTools<R> {
         Ok(())
     }
 
+    /// The application status, written when this unit is the leader; no call at all
+    /// when the status memory says it is what this unit last wrote.
+    pub fn app_status_set(&mut self, status: &Status) -> Result<()> {
+        if let Some(book) = &mut self.statuses
+            && book.unchanged(true, status)
+        {
+            return Ok(());
+        }
+        if !self.is_leader()? {
+            return Ok(());
+        }
+        self.status_set(status, true)
+    }
+
     /// `status-get --include-data --format=json --application=false`: this unit's
     /// status; `None` for one the charm never sets (`unknown`, `error`, ...).
     pub fn unit_status(&mut self) -> Result<Option<Status>> {
