@@ -8,7 +8,7 @@
 
 use indexmap::IndexMap;
 
-use crate::django::config::read_config;
+use crate::django::config::{Secrets, key_secret_uri, read_config, user_secret_uris};
 use crate::django::paas_config::LoggingFormat;
 use crate::integrations::kind::{IntegrationKind, Order, ReadInput, Readout, spec_of};
 use crate::integrations::{Readiness, http_proxy, ingress, oauth};
@@ -274,6 +274,26 @@ pub fn scheduler_unit(ctx: &HookContext, tools: &mut HookTools) -> Result<u64, T
         .unwrap_or(ctx.unit_number))
 }
 
+/// The secrets the configuration's `type: secret` options point to, each read with
+/// `secret-get --refresh`: the Django key's first, then the user options' in option
+/// order (none when the framework options are invalid).
+fn config_secrets(
+    tools: &mut HookTools,
+    values: &serde_json::Map<String, serde_json::Value>,
+    meta: &CharmMeta,
+) -> Result<Secrets, ToolError> {
+    let mut secrets = Secrets::new();
+    if let Some(uri) = key_secret_uri(values) {
+        let content = tools.secret_get(Some(uri), None, SecretRead::Refresh)?;
+        secrets.insert(uri.to_string(), content);
+    }
+    for uri in user_secret_uris(values, meta, &secrets) {
+        let content = tools.secret_get(Some(&uri), None, SecretRead::Refresh)?;
+        secrets.insert(uri, content);
+    }
+    Ok(secrets)
+}
+
 /// Gather the state of this hook.
 pub fn gather(
     ctx: &HookContext,
@@ -292,9 +312,8 @@ pub fn gather_with(
 ) -> Result<CharmState, ToolError> {
     let meta = &project.meta;
     let values = tools.config_get()?;
-    let config = read_config(&values, meta, &mut |uri: &str| {
-        tools.secret_get(Some(uri), None, SecretRead::Refresh)
-    })?;
+    let secrets = config_secrets(tools, &values, meta)?;
+    let config = read_config(&values, meta, &secrets);
     let (peer_relation, peer) = gather_peer(ctx, tools, migration)?;
     let ingress = gather_ingress(ctx, meta, tools)?;
     let (integrations, oauth) = gather_integrations(ctx, meta, tools, &values)?;

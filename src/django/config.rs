@@ -3,8 +3,9 @@
 //! framework options, the `webserver-*` settings, and which options are missing or
 //! invalid.
 //!
-//! Secrets referenced by `type: secret` options are read through a callback, so this
-//! module stays free of I/O and is tested directly.
+//! Secrets referenced by `type: secret` options are resolved by the caller first
+//! ([`key_secret_uri`], then [`user_secret_uris`]) and handed over as [`Secrets`], so
+//! this module stays free of I/O and is tested directly.
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -111,15 +112,52 @@ pub fn env_value(value: &Value) -> String {
     }
 }
 
-/// Reads a Juju secret's content by URI (`None`: missing or not granted).
-pub type SecretReader<'a, E> = dyn FnMut(&str) -> Result<Option<SecretContent>, E> + 'a;
+/// The contents of the secrets `type: secret` options point to, by URI, resolved
+/// before [`read_config`]: `None` when the secret is missing or not granted. A URI not
+/// in the map counts as `None`.
+pub type Secrets = IndexMap<String, Option<SecretContent>>;
 
-/// Build the configuration state from `config-get` values and the option specs.
-pub fn read_config<E>(
+fn lookup<'a>(secrets: &'a Secrets, uri: &str) -> Option<&'a SecretContent> {
+    secrets.get(uri).and_then(Option::as_ref)
+}
+
+/// The `django-secret-key-id` secret [`read_config`] uses, when it uses one: the ID is
+/// set and `django-secret-key` is not. Resolved first.
+pub fn key_secret_uri(values: &serde_json::Map<String, Value>) -> Option<&str> {
+    let plain_key = values.get("django-secret-key").and_then(Value::as_str);
+    values
+        .get("django-secret-key-id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .filter(|_| plain_key.is_none_or(str::is_empty))
+}
+
+/// The secrets of the user's `type: secret` options that [`read_config`] uses, in
+/// option order, one per option (a URI twice when two options name it); none when the
+/// framework options are invalid, given the key's secret in `secrets`. Resolved after
+/// [`key_secret_uri`]'s.
+pub fn user_secret_uris(
     values: &serde_json::Map<String, Value>,
     meta: &CharmMeta,
-    read_secret: &mut SecretReader<'_, E>,
-) -> Result<ConfigState, E> {
+    secrets: &Secrets,
+) -> Vec<String> {
+    if !framework_options(values, secrets)
+        .invalid_framework
+        .is_empty()
+    {
+        return Vec::new();
+    }
+    meta.options
+        .iter()
+        .filter(|(name, spec)| is_user_option(name) && spec.kind == OptionType::Secret)
+        .filter_map(|(name, _)| values.get(name).filter(|v| !v.is_null()))
+        .map(env_value)
+        .collect()
+}
+
+/// The framework options (`DJANGO.md` 3.4, 3.5): debug, webserver, allowed hosts and
+/// the secret key.
+fn framework_options(values: &serde_json::Map<String, Value>, secrets: &Secrets) -> ConfigState {
     let mut state = ConfigState {
         debug: values.get("django-debug").and_then(Value::as_bool),
         ..Default::default()
@@ -143,7 +181,6 @@ pub fn read_config<E>(
         state.allowed_hosts = hosts.split(',').map(|h| h.trim().to_string()).collect();
     }
 
-    // Framework options first (DJANGO.md 3.4).
     let plain_key = values.get("django-secret-key").and_then(Value::as_str);
     let key_id = values
         .get("django-secret-key-id")
@@ -158,7 +195,7 @@ pub fn read_config<E>(
             if plain_key.is_some_and(|k| !k.is_empty()) {
                 state.invalid_framework.push("django-secret-key-id".into());
             } else {
-                match read_secret(id)? {
+                match lookup(secrets, id) {
                     Some(content) if content.len() == 1 && content.contains_key("value") => {
                         state.secret_key = content.get("value").cloned();
                     }
@@ -172,8 +209,20 @@ pub fn read_config<E>(
             }
         }
     }
+    state
+}
+
+/// Build the configuration state from `config-get` values, the option specs and the
+/// secrets the options point to ([`key_secret_uri`], then [`user_secret_uris`]).
+pub fn read_config(
+    values: &serde_json::Map<String, Value>,
+    meta: &CharmMeta,
+    secrets: &Secrets,
+) -> ConfigState {
+    // Framework options first (DJANGO.md 3.4).
+    let mut state = framework_options(values, secrets);
     if !state.invalid_framework.is_empty() {
-        return Ok(state);
+        return state;
     }
 
     for (name, spec) in &meta.options {
@@ -188,7 +237,7 @@ pub fn read_config<E>(
         };
         if spec.kind == OptionType::Secret {
             let uri = env_value(value);
-            match read_secret(&uri)? {
+            match lookup(secrets, &uri) {
                 Some(content) => {
                     for (key, v) in content {
                         let var = format!(
@@ -196,7 +245,7 @@ pub fn read_config<E>(
                             django_env_name(name),
                             key.to_uppercase().replace('-', "_")
                         );
-                        state.user_env.insert(var, v);
+                        state.user_env.insert(var, v.clone());
                     }
                 }
                 None => state.invalid_user.push(name.clone()),
@@ -215,14 +264,13 @@ pub fn read_config<E>(
                 .insert(django_env_name(name), env_value(value));
         }
     }
-    Ok(state)
+    state
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::juju::metadata::OptionSpec;
-    use std::convert::Infallible;
 
     fn meta(options: &[(&str, OptionType, Option<bool>)]) -> CharmMeta {
         let mut m = CharmMeta::default();
@@ -244,8 +292,17 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
-    fn no_secrets(_: &str) -> Result<Option<SecretContent>, Infallible> {
-        Ok(None)
+    /// Resolved secrets: `uri` → its content.
+    fn secrets(uri: &str, content: &[(&str, &str)]) -> Secrets {
+        let content: SecretContent = content
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        [(uri.to_string(), Some(content))].into_iter().collect()
+    }
+
+    fn no_secrets() -> Secrets {
+        Secrets::new()
     }
 
     #[test]
@@ -279,7 +336,7 @@ mod tests {
             "app-internal": "x", "secret-key": "clash", "django-debug": false,
             "webserver-workers": 4
         }));
-        let state = read_config(&v, &m, &mut no_secrets).unwrap();
+        let state = read_config(&v, &m, &no_secrets());
         assert_eq!(
             state.user_env.into_iter().collect::<Vec<_>>(),
             [
@@ -298,19 +355,13 @@ mod tests {
     fn secret_options_expand_per_key() {
         let m = meta(&[("api-credentials", OptionType::Secret, None)]);
         let v = values(serde_json::json!({"api-credentials": "secret:abc"}));
-        let mut reader = |uri: &str| -> Result<Option<SecretContent>, Infallible> {
-            assert_eq!(uri, "secret:abc");
-            Ok(Some(
-                [("token", "abc"), ("client-id", "c1")]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ))
-        };
-        let state = read_config(&v, &m, &mut reader).unwrap();
+        assert_eq!(key_secret_uri(&v), None);
+        assert_eq!(user_secret_uris(&v, &m, &no_secrets()), ["secret:abc"]);
+        let resolved = secrets("secret:abc", &[("token", "abc"), ("client-id", "c1")]);
+        let state = read_config(&v, &m, &resolved);
         assert_eq!(state.user_env["DJANGO_API_CREDENTIALS_TOKEN"], "abc");
         assert_eq!(state.user_env["DJANGO_API_CREDENTIALS_CLIENT_ID"], "c1");
-        let unreadable = read_config(&v, &m, &mut no_secrets).unwrap();
+        let unreadable = read_config(&v, &m, &no_secrets());
         assert_eq!(
             unreadable.user_error().as_deref(),
             Some("invalid options: api-credentials")
@@ -327,7 +378,7 @@ mod tests {
             ("non-optional-secret", OptionType::Secret, Some(false)),
             ("optional-one", OptionType::String, Some(true)),
         ]);
-        let state = read_config(&serde_json::Map::new(), &m, &mut no_secrets).unwrap();
+        let state = read_config(&serde_json::Map::new(), &m, &no_secrets());
         assert_eq!(
             state.user_error().as_deref(),
             Some(
@@ -342,9 +393,8 @@ mod tests {
         let empty = read_config(
             &values(serde_json::json!({"django-secret-key": ""})),
             &m,
-            &mut no_secrets,
-        )
-        .unwrap();
+            &no_secrets(),
+        );
         assert_eq!(
             empty.framework_error().as_deref(),
             Some("invalid options: django-secret-key")
@@ -353,35 +403,28 @@ mod tests {
         let both = values(
             serde_json::json!({"django-secret-key": "plain", "django-secret-key-id": "secret:k"}),
         );
-        let s = read_config(&both, &m, &mut no_secrets).unwrap();
+        assert_eq!(key_secret_uri(&both), None, "the key's secret is not read");
+        let s = read_config(&both, &m, &no_secrets());
         assert_eq!(
             s.framework_error().as_deref(),
             Some("invalid options: django-secret-key-id")
         );
 
-        let wrong_key = |_: &str| -> Result<Option<SecretContent>, Infallible> {
-            Ok(Some(
-                [("key".to_string(), "x".to_string())].into_iter().collect(),
-            ))
-        };
+        let wrong_key = secrets("secret:k", &[("key", "x")]);
         let id_only = values(serde_json::json!({"django-secret-key-id": "secret:k"}));
-        let s = read_config(&id_only, &m, &mut { wrong_key }).unwrap();
+        assert_eq!(key_secret_uri(&id_only), Some("secret:k"));
+        let s = read_config(&id_only, &m, &wrong_key);
         assert_eq!(
             s.framework_error().as_deref(),
             Some("invalid options: django-secret-key-id")
         );
 
-        let good = |_: &str| -> Result<Option<SecretContent>, Infallible> {
-            Ok(Some(
-                [("value".to_string(), "from-secret".to_string())]
-                    .into_iter()
-                    .collect(),
-            ))
-        };
+        let good = secrets("secret:k", &[("value", "from-secret")]);
         let with_empty_plain = values(
             serde_json::json!({"django-secret-key": "", "django-secret-key-id": "secret:k"}),
         );
-        let s = read_config(&with_empty_plain, &m, &mut { good }).unwrap();
+        assert_eq!(key_secret_uri(&with_empty_plain), Some("secret:k"));
+        let s = read_config(&with_empty_plain, &m, &good);
         assert_eq!(s.framework_error(), None);
         assert_eq!(s.secret_key.as_deref(), Some("from-secret"));
     }
@@ -391,9 +434,8 @@ mod tests {
         let s = read_config(
             &values(serde_json::json!({"django-allowed-hosts": "www.example.com, example.com,,b"})),
             &CharmMeta::default(),
-            &mut no_secrets,
-        )
-        .unwrap();
+            &no_secrets(),
+        );
         assert_eq!(s.allowed_hosts, ["www.example.com", "example.com", "", "b"]);
     }
 
