@@ -5,8 +5,9 @@
 //!
 //! Module map:
 //! * [`juju`]: talking to Juju: the hook context (`env` → [`juju::context::Event`]), the
-//!   hook tools ([`juju::tools::HookTools`] over a small `ToolRunner`), the read-only
-//!   relation view integrations get, the charm's metadata.
+//!   hook tools ([`juju::tools::HookTools`] over a small `ToolRunner`, each read asked
+//!   once per hook, each status written only when it changes), the read-only relation
+//!   view integrations get, the charm's metadata.
 //! * [`project`]: the charm's own files, loaded once: metadata, `paas-config.yaml`, COS
 //!   assets.
 //! * [`pebble`]: talking to the workload container's Pebble ([`pebble::Pebble`]): the

@@ -16,7 +16,8 @@
 //!   `simulate` command): `e2e.rs`;
 //! - the product's Pebble client over the wire: `pebble_client.rs`; the fake Pebble
 //!   server itself: `fake_pebble_server.rs`; the shipped COS assets: `cos_assets.rs`;
-//!   random provider data: `parsers_proptest.rs`.
+//!   random provider data: `parsers_proptest.rs`; the shape of `src/` (no import
+//!   cycle, no overlong file): `layout.rs`.
 //!
 //! A scenario is written once as `fn name(mode: Mode)` and listed in its file's
 //! `in_both_modes!`, which runs it on the in-memory Juju and Pebble and again through
@@ -32,6 +33,7 @@ mod fixtures;
 mod harness;
 mod health;
 mod integrations;
+mod layout;
 mod observability;
 mod parsers_proptest;
 mod pebble_client;
