@@ -4,7 +4,10 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::integrations::kind::{EventError, EventHost, Integration, Reaction, ReadInput, Readout};
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, RelationHooks,
+    our_unit_and_remote_app_bags,
+};
 use crate::integrations::url::url_env;
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::{RelationEvent, RelationId};
@@ -219,6 +222,34 @@ impl Integration for Databases {
         Ok(Readout::env(database_env(input.endpoint, input.app, &data)))
     }
 
+    /// Keep a snapshot of the provider data; reconcile with migrations when credentials
+    /// or endpoints arrived (`INTERFACES.md` 3.1, 3.4).
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        let Some((ours, current)) = our_unit_and_remote_app_bags(host, event)? else {
+            return Ok(Reaction::Nothing);
+        };
+        let previous = parse_snapshot(ours.get("data").map(String::as_str));
+        let rel = &event.relation;
+        let tools = host.tools();
+        for (group, uri) in new_secret_fields(&previous, &current) {
+            // Registering the label is all this read is for; a failure shows up later as
+            // invalid data if it matters.
+            let label = secret_label(&rel.endpoint, rel.id, group);
+            let _ = tools.secret_get(Some(uri), Some(&label), SecretRead::Pinned);
+        }
+        let snapshot: Databag = [("data".to_string(), snapshot(&current))]
+            .into_iter()
+            .collect();
+        tools.relation_set(rel, &snapshot, false)?;
+        Ok(on_changed(&previous, &current))
+    }
+}
+
+impl RelationHooks for Databases {
     /// The leader asks for a database named after the app.
     fn on_created(
         &self,
@@ -239,35 +270,6 @@ impl Integration for Databases {
         tools.relation_set(&event.relation, &app_bag, true)?;
         tools.relation_set(&event.relation, &unit_bag, false)?;
         Ok(())
-    }
-
-    /// Keep a snapshot of the provider data; reconcile with migrations when credentials
-    /// or endpoints arrived (`INTERFACES.md` 3.1, 3.4).
-    fn on_changed(
-        &self,
-        host: &mut dyn EventHost,
-        event: &RelationEvent,
-    ) -> Result<Reaction, EventError> {
-        let Some(remote) = host.remote_app()? else {
-            return Ok(Reaction::Nothing);
-        };
-        let rel = &event.relation;
-        let unit = host.ctx().unit_name.clone();
-        let tools = host.tools();
-        let ours = tools.unit_bag(rel, &unit)?.unwrap_or_default();
-        let previous = parse_snapshot(ours.get("data").map(String::as_str));
-        let current = tools.app_bag(rel, &remote)?.unwrap_or_default();
-        for (group, uri) in new_secret_fields(&previous, &current) {
-            // Registering the label is all this read is for; a failure shows up later as
-            // invalid data if it matters.
-            let label = secret_label(&rel.endpoint, rel.id, group);
-            let _ = tools.secret_get(Some(uri), Some(&label), SecretRead::Pinned);
-        }
-        let snapshot: Databag = [("data".to_string(), snapshot(&current))]
-            .into_iter()
-            .collect();
-        tools.relation_set(rel, &snapshot, false)?;
-        Ok(on_changed(&previous, &current))
     }
 }
 

@@ -185,10 +185,10 @@ pub enum EventError {
 }
 
 /// One integration's reads and relation events (`DJANGO.md` 12), implemented by a unit
-/// struct in its module and reached through its [`SPECS`] row. `-relation-broken` is
-/// not here: it always reconciles at once (`DJANGO.md` 17.6), with migrations when the
-/// row says so.
-pub trait Integration: Sync + std::fmt::Debug {
+/// struct in its module and reached through its [`SPECS`] row: directly, or through
+/// [`ProviderData`] when it has the usual shape. `-relation-broken` is not here: it
+/// always reconciles at once (`DJANGO.md` 17.6), with migrations when the row says so.
+pub trait Integration: RelationHooks {
     /// Read the relation's data (bags, and the secrets they point to) into its
     /// variables, in the order the protocol reads them.
     fn read(
@@ -202,6 +202,18 @@ pub trait Integration: Sync + std::fmt::Debug {
         false
     }
 
+    /// `-relation-changed`: read what it needs of the provider's data and say what it
+    /// calls for.
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError>;
+}
+
+/// An integration's relation events besides `-changed`: each does nothing unless its
+/// module says otherwise.
+pub trait RelationHooks: Sync + std::fmt::Debug {
     /// `-relation-created`: the leader's requests that need nothing from the provider.
     fn on_created(
         &self,
@@ -211,7 +223,7 @@ pub trait Integration: Sync + std::fmt::Debug {
         Ok(())
     }
 
-    /// `-relation-joined`: what it calls for, done before [`Integration::joined_writes`].
+    /// `-relation-joined`: what it calls for, done before [`RelationHooks::joined_writes`].
     fn on_joined(&self, _event: &RelationEvent) -> Reaction {
         Reaction::Nothing
     }
@@ -225,14 +237,6 @@ pub trait Integration: Sync + std::fmt::Debug {
         Ok(())
     }
 
-    /// `-relation-changed`: read what it needs of the provider's data and say what it
-    /// calls for.
-    fn on_changed(
-        &self,
-        host: &mut dyn EventHost,
-        event: &RelationEvent,
-    ) -> Result<Reaction, EventError>;
-
     /// `-relation-departed`: nothing, unless a leaving unit changes the data.
     fn on_departed(
         &self,
@@ -240,6 +244,70 @@ pub trait Integration: Sync + std::fmt::Debug {
         _event: &RelationEvent,
     ) -> Result<Reaction, EventError> {
         Ok(Reaction::Nothing)
+    }
+}
+
+/// The environment variables an integration gives, or why there are none.
+pub type Env = Readiness<IndexMap<String, String>>;
+
+/// The usual shape of an integration: its variables come from the provider's data
+/// alone, read into a typed value by the module's `read`. A module with this shape
+/// states its three functions here and gets [`Integration`] from the blanket impl
+/// below; its other events are its [`RelationHooks`].
+pub trait ProviderData: RelationHooks {
+    /// What the module's `read` gives.
+    type Data;
+    /// Read the provider's data on a relation, given the remote application.
+    const READ: ReadFn<Self::Data>;
+    /// Its variables (the [`ReadInput`] for those that need the application's name).
+    const ENV: EnvFn<Self::Data>;
+    /// What `-relation-changed` decides on.
+    const ON_CHANGED: OnChanged<Self::Data>;
+}
+
+/// A module's `read` of a [`ProviderData`] integration: relation, remote application.
+pub type ReadFn<D> = fn(&mut dyn RelationReader, &RelationId, &str) -> Result<D, ToolError>;
+
+/// A module's `env` of a [`ProviderData`] integration.
+pub type EnvFn<D> = fn(&D, &ReadInput<'_>) -> Env;
+
+/// What the `-relation-changed` of a [`ProviderData`] integration decides on.
+pub enum OnChanged<D> {
+    /// The provider's data, read again with [`ProviderData::READ`].
+    Data(fn(&D) -> Reaction),
+    /// The provider's application bag alone ([`remote_app_bag`]).
+    Bag(fn(&Databag) -> Reaction),
+    /// The event alone: nothing is read.
+    Event(fn(&RelationEvent) -> Reaction),
+}
+
+impl<T: ProviderData> Integration for T {
+    fn read(
+        &self,
+        src: &mut dyn RelationReader,
+        input: &ReadInput<'_>,
+    ) -> Result<Readout, ToolError> {
+        let data = T::READ(src, input.rel, input.remote_app)?;
+        Ok(Readout::env(T::ENV(&data, input)))
+    }
+
+    /// Nothing when the remote application is not known (unless decided on the event).
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        Ok(match T::ON_CHANGED {
+            OnChanged::Data(decide) => match host.remote_app()? {
+                Some(remote) => decide(&T::READ(&mut host.tools(), &event.relation, &remote)?),
+                None => Reaction::Nothing,
+            },
+            OnChanged::Bag(decide) => match remote_app_bag(host, event)? {
+                Some(bag) => decide(&bag),
+                None => Reaction::Nothing,
+            },
+            OnChanged::Event(decide) => decide(event),
+        })
     }
 }
 
@@ -257,6 +325,24 @@ pub fn remote_app_bag(
             .app_bag(&event.relation, &remote)?
             .unwrap_or_default(),
     ))
+}
+
+/// For a `-relation-changed` that keeps a snapshot of the provider's data in our unit
+/// bag: that bag, then the remote application's (each empty when gone), read in that
+/// order; `None` when the remote application is not known.
+pub fn our_unit_and_remote_app_bags(
+    host: &mut dyn EventHost,
+    event: &RelationEvent,
+) -> Result<Option<(Databag, Databag)>, ToolError> {
+    let Some(remote) = host.remote_app()? else {
+        return Ok(None);
+    };
+    let rel = &event.relation;
+    let unit = host.ctx().unit_name.clone();
+    let tools = host.tools();
+    let ours = tools.unit_bag(rel, &unit)?.unwrap_or_default();
+    let theirs = tools.app_bag(rel, &remote)?.unwrap_or_default();
+    Ok(Some((ours, theirs)))
 }
 
 /// The leader writes `bag` as our application bag on the event's relation.

@@ -8,10 +8,15 @@
 //!    `read(src: &mut impl RelationReader, rel, remote_app) -> FooData` (its bags and
 //!    the secrets they point to), `env(&FooData) -> Readiness<IndexMap<..>>` (ready,
 //!    missing or invalid, `INTERFACES.md` 1.1), the requests it writes, if any, and a
-//!    unit struct `Foo` implementing [`kind::Integration`]: `read` (what the state
-//!    gathers), `on_changed` (what `-relation-changed` calls for) and, where the
-//!    protocol has them, the `-created` and `-joined` writes and a `-departed`
-//!    reaction; unit tests beside them, reading from `testing::FakeReader`.
+//!    unit struct `Foo` that is its handler. When its variables come from the
+//!    provider's data alone, `Foo` implements [`kind::ProviderData`]: its `read`, its
+//!    `env` and what `-relation-changed` decides on (that data read again, the
+//!    provider's bag, or the event), and [`kind::Integration`] follows; otherwise it
+//!    implements [`kind::Integration`] itself: `read` (what the state gathers) and
+//!    `on_changed` (what `-relation-changed` calls for). Either way it implements
+//!    [`kind::RelationHooks`], empty or with, where the protocol has them, the
+//!    `-created` and `-joined` writes and a `-departed` reaction; unit tests beside
+//!    them, reading from `testing::FakeReader`.
 //! 2. In `kind.rs`: a variant of [`kind::IntegrationKind`] (and in its tests' list of
 //!    kinds) and one row of [`kind::SPECS`]: endpoint, interface, status name, its ranks
 //!    in the environment, invalid and missing orders, whether its `-broken` forces

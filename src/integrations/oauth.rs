@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use crate::integrations::kind::{
-    EventError, EventHost, Integration, Reaction, ReadInput, Readout, remote_app_bag,
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, RelationHooks, remote_app_bag,
 };
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::{RelationEvent, RelationId, RelationKind};
@@ -445,6 +445,19 @@ impl Integration for Oauth {
         })
     }
 
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        Ok(match remote_app_bag(host, event)? {
+            Some(bag) => on_changed(&bag),
+            None => Reaction::Nothing,
+        })
+    }
+}
+
+impl RelationHooks for Oauth {
     /// Only the one active OAuth endpoint; leader only; and only what the request
     /// needs: the options and the base URL.
     fn on_created(
@@ -468,17 +481,6 @@ impl Integration for Oauth {
         host.tools()
             .relation_set(rel, &client_request(&base_url, &options), true)?;
         Ok(())
-    }
-
-    fn on_changed(
-        &self,
-        host: &mut dyn EventHost,
-        event: &RelationEvent,
-    ) -> Result<Reaction, EventError> {
-        Ok(match remote_app_bag(host, event)? {
-            Some(bag) => on_changed(&bag),
-            None => Reaction::Nothing,
-        })
     }
 }
 

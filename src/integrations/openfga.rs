@@ -5,7 +5,8 @@
 use indexmap::IndexMap;
 
 use crate::integrations::kind::{
-    EventError, EventHost, Integration, Reaction, ReadInput, Readout, leader_writes,
+    EnvFn, EventError, EventHost, OnChanged, ProviderData, Reaction, ReadFn, RelationHooks,
+    leader_writes,
 };
 use crate::integrations::{Readiness, SecretLookup};
 use crate::juju::context::{RelationEvent, RelationId};
@@ -109,15 +110,14 @@ pub fn on_changed(data: &OpenFgaData) -> Reaction {
 #[derive(Debug)]
 pub struct Openfga;
 
-impl Integration for Openfga {
-    fn read(
-        &self,
-        src: &mut dyn RelationReader,
-        input: &ReadInput<'_>,
-    ) -> Result<Readout, ToolError> {
-        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
-    }
+impl ProviderData for Openfga {
+    type Data = OpenFgaData;
+    const READ: ReadFn<OpenFgaData> = |src, rel, remote| read(src, rel, remote);
+    const ENV: EnvFn<OpenFgaData> = |data, _| env(data);
+    const ON_CHANGED: OnChanged<OpenFgaData> = OnChanged::Data(on_changed);
+}
 
+impl RelationHooks for Openfga {
     /// The leader asks for the store.
     fn on_created(
         &self,
@@ -125,17 +125,6 @@ impl Integration for Openfga {
         event: &RelationEvent,
     ) -> Result<(), EventError> {
         leader_writes(host, event, || Ok(store_request()))
-    }
-
-    fn on_changed(
-        &self,
-        host: &mut dyn EventHost,
-        event: &RelationEvent,
-    ) -> Result<Reaction, EventError> {
-        let Some(remote) = host.remote_app()? else {
-            return Ok(Reaction::Nothing);
-        };
-        Ok(on_changed(&read(host.tools(), &event.relation, &remote)?))
     }
 }
 

@@ -7,7 +7,8 @@ use indexmap::IndexMap;
 
 use crate::integrations::Readiness;
 use crate::integrations::kind::{
-    EventError, EventHost, Integration, Reaction, ReadInput, Readout, leader_writes,
+    EnvFn, EventError, EventHost, Integration, OnChanged, ProviderData, Reaction, ReadFn,
+    RelationHooks, leader_writes,
 };
 use crate::integrations::url::{decompose, url_env};
 use crate::juju::context::{RelationEvent, RelationId};
@@ -197,18 +198,14 @@ pub fn on_changed(data: &RabbitMqData) -> Reaction {
 #[derive(Debug)]
 pub struct Rabbitmq;
 
-impl Integration for Rabbitmq {
-    fn read(
-        &self,
-        src: &mut dyn RelationReader,
-        input: &ReadInput<'_>,
-    ) -> Result<Readout, ToolError> {
-        Ok(Readout::env(env(
-            &read(src, input.rel, input.remote_app)?,
-            input.app,
-        )))
-    }
+impl ProviderData for Rabbitmq {
+    type Data = RabbitMqData;
+    const READ: ReadFn<RabbitMqData> = |src, rel, remote| read(src, rel, remote);
+    const ENV: EnvFn<RabbitMqData> = |data, input| env(data, input.app);
+    const ON_CHANGED: OnChanged<RabbitMqData> = OnChanged::Data(on_changed);
+}
 
+impl RelationHooks for Rabbitmq {
     /// The reconcile comes first, then the request (the reference's order).
     fn on_joined(&self, _event: &RelationEvent) -> Reaction {
         Reaction::Reconcile { migrations: false }
@@ -221,17 +218,6 @@ impl Integration for Rabbitmq {
     ) -> Result<(), EventError> {
         let app = host.ctx().app_name.clone();
         leader_writes(host, event, || Ok(access_request(&app)))
-    }
-
-    fn on_changed(
-        &self,
-        host: &mut dyn EventHost,
-        event: &RelationEvent,
-    ) -> Result<Reaction, EventError> {
-        let Some(remote) = host.remote_app()? else {
-            return Ok(Reaction::Nothing);
-        };
-        Ok(on_changed(&read(host.tools(), &event.relation, &remote)?))
     }
 
     /// The provider's units carry RabbitMQ's data: one leaving is a change.

@@ -6,7 +6,7 @@
 use indexmap::IndexMap;
 
 use crate::integrations::Readiness;
-use crate::integrations::kind::{EventError, EventHost, Integration, Reaction, ReadInput, Readout};
+use crate::integrations::kind::{EnvFn, OnChanged, ProviderData, Reaction, ReadFn, RelationHooks};
 use crate::integrations::url::{normalise_url, url_env};
 use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
@@ -119,25 +119,17 @@ pub fn on_joined_or_changed(remote_unit: Option<&str>) -> Reaction {
 #[derive(Debug)]
 pub struct Redis;
 
-impl Integration for Redis {
-    fn read(
-        &self,
-        src: &mut dyn RelationReader,
-        input: &ReadInput<'_>,
-    ) -> Result<Readout, ToolError> {
-        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
-    }
+impl ProviderData for Redis {
+    type Data = RedisData;
+    const READ: ReadFn<RedisData> = |src, rel, remote| read(src, rel, remote);
+    const ENV: EnvFn<RedisData> = |data, _| env(data);
+    const ON_CHANGED: OnChanged<RedisData> =
+        OnChanged::Event(|event| on_joined_or_changed(event.remote_unit.as_deref()));
+}
 
+impl RelationHooks for Redis {
     fn on_joined(&self, event: &RelationEvent) -> Reaction {
         on_joined_or_changed(event.remote_unit.as_deref())
-    }
-
-    fn on_changed(
-        &self,
-        _host: &mut dyn EventHost,
-        event: &RelationEvent,
-    ) -> Result<Reaction, EventError> {
-        Ok(on_joined_or_changed(event.remote_unit.as_deref()))
     }
 }
 

@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use crate::integrations::Readiness;
 use crate::integrations::kind::{
-    EventError, EventHost, Integration, Reaction, ReadInput, Readout, leader_writes, remote_app_bag,
+    EnvFn, EventError, EventHost, OnChanged, ProviderData, Reaction, ReadFn, RelationHooks,
+    leader_writes,
 };
 use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
@@ -177,15 +178,14 @@ pub fn env(data: &S3Data) -> Readiness<IndexMap<String, String>> {
 #[derive(Debug)]
 pub struct S3;
 
-impl Integration for S3 {
-    fn read(
-        &self,
-        src: &mut dyn RelationReader,
-        input: &ReadInput<'_>,
-    ) -> Result<Readout, ToolError> {
-        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
-    }
+impl ProviderData for S3 {
+    type Data = S3Data;
+    const READ: ReadFn<S3Data> = |src, rel, remote| read(src, rel, remote);
+    const ENV: EnvFn<S3Data> = |data, _| env(data);
+    const ON_CHANGED: OnChanged<S3Data> = OnChanged::Bag(on_changed);
+}
 
+impl RelationHooks for S3 {
     /// The leader asks for a bucket named after the app.
     fn joined_writes(
         &self,
@@ -194,17 +194,6 @@ impl Integration for S3 {
     ) -> Result<(), EventError> {
         let app = host.ctx().app_name.clone();
         leader_writes(host, event, || Ok(requirer_app_data(&app)))
-    }
-
-    fn on_changed(
-        &self,
-        host: &mut dyn EventHost,
-        event: &RelationEvent,
-    ) -> Result<Reaction, EventError> {
-        Ok(match remote_app_bag(host, event)? {
-            Some(bag) => on_changed(&bag),
-            None => Reaction::Nothing,
-        })
     }
 }
 

@@ -5,11 +5,9 @@
 use indexmap::IndexMap;
 
 use crate::integrations::Readiness;
-use crate::integrations::kind::{
-    EventError, EventHost, Integration, Reaction, ReadInput, Readout, remote_app_bag,
-};
+use crate::integrations::kind::{EnvFn, OnChanged, ProviderData, Reaction, ReadFn, RelationHooks};
 use crate::integrations::url::normalise_url;
-use crate::juju::context::{RelationEvent, RelationId};
+use crate::juju::context::RelationId;
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, ToolError};
 
@@ -191,26 +189,14 @@ pub fn env(data: &SamlData) -> Readiness<IndexMap<String, String>> {
 #[derive(Debug)]
 pub struct Saml;
 
-impl Integration for Saml {
-    fn read(
-        &self,
-        src: &mut dyn RelationReader,
-        input: &ReadInput<'_>,
-    ) -> Result<Readout, ToolError> {
-        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
-    }
-
-    fn on_changed(
-        &self,
-        host: &mut dyn EventHost,
-        event: &RelationEvent,
-    ) -> Result<Reaction, EventError> {
-        Ok(match remote_app_bag(host, event)? {
-            Some(bag) => on_changed(&bag),
-            None => Reaction::Nothing,
-        })
-    }
+impl ProviderData for Saml {
+    type Data = SamlData;
+    const READ: ReadFn<SamlData> = |src, rel, remote| read(src, rel, remote);
+    const ENV: EnvFn<SamlData> = |data, _| env(data);
+    const ON_CHANGED: OnChanged<SamlData> = OnChanged::Bag(on_changed);
 }
+
+impl RelationHooks for Saml {}
 
 #[cfg(test)]
 mod tests {

@@ -5,9 +5,9 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::integrations::kind::{EventError, EventHost, Integration, Reaction, ReadInput, Readout};
+use crate::integrations::kind::{EnvFn, OnChanged, ProviderData, Reaction, ReadFn, RelationHooks};
 use crate::integrations::{Readiness, SecretLookup};
-use crate::juju::context::{RelationEvent, RelationId};
+use crate::juju::context::RelationId;
 use crate::juju::relations::RelationReader;
 use crate::juju::tools::{Databag, SecretRead, ToolError};
 
@@ -268,26 +268,14 @@ pub fn secret_changed_needs_second_reconcile(data: &SmtpData, secret_id: &str) -
 #[derive(Debug)]
 pub struct Smtp;
 
-impl Integration for Smtp {
-    fn read(
-        &self,
-        src: &mut dyn RelationReader,
-        input: &ReadInput<'_>,
-    ) -> Result<Readout, ToolError> {
-        Ok(Readout::env(env(&read(src, input.rel, input.remote_app)?)))
-    }
-
-    fn on_changed(
-        &self,
-        host: &mut dyn EventHost,
-        event: &RelationEvent,
-    ) -> Result<Reaction, EventError> {
-        let Some(remote) = host.remote_app()? else {
-            return Ok(Reaction::Nothing);
-        };
-        Ok(on_changed(&read(host.tools(), &event.relation, &remote)?))
-    }
+impl ProviderData for Smtp {
+    type Data = SmtpData;
+    const READ: ReadFn<SmtpData> = |src, rel, remote| read(src, rel, remote);
+    const ENV: EnvFn<SmtpData> = |data, _| env(data);
+    const ON_CHANGED: OnChanged<SmtpData> = OnChanged::Data(on_changed);
 }
+
+impl RelationHooks for Smtp {}
 
 #[cfg(test)]
 mod tests {

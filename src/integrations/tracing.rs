@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use crate::integrations::Readiness;
 use crate::integrations::ingress::replace_bag;
-use crate::integrations::kind::{EventError, EventHost, Integration, Reaction, ReadInput, Readout};
+use crate::integrations::kind::{
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, RelationHooks,
+};
 use crate::integrations::url::normalise_url;
 use crate::juju::context::{RelationEvent, RelationId};
 use crate::juju::relations::RelationReader;
@@ -171,6 +173,8 @@ impl Integration for Tracing {
         Ok(Reaction::Reconcile { migrations: false })
     }
 }
+
+impl RelationHooks for Tracing {}
 
 #[cfg(test)]
 mod tests {

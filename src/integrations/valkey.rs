@@ -8,7 +8,8 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use crate::integrations::kind::{
-    EventError, EventHost, Integration, Reaction, ReadInput, Readout, leader_writes,
+    EventError, EventHost, Integration, Reaction, ReadInput, Readout, RelationHooks, leader_writes,
+    our_unit_and_remote_app_bags,
 };
 use crate::integrations::url::url_env;
 use crate::integrations::{Readiness, SecretLookup};
@@ -485,6 +486,26 @@ impl Integration for Valkey {
         true
     }
 
+    /// Keep a snapshot of the responses we saw.
+    fn on_changed(
+        &self,
+        host: &mut dyn EventHost,
+        event: &RelationEvent,
+    ) -> Result<Reaction, EventError> {
+        let Some((ours, current)) = our_unit_and_remote_app_bags(host, event)? else {
+            return Ok(Reaction::Nothing);
+        };
+        let previous = ours.get("data").map(String::as_str);
+        let reaction = on_changed(previous, &current);
+        if let Some(snapshot) = snapshot(previous, &current) {
+            let data: Databag = [("data".to_string(), snapshot)].into_iter().collect();
+            host.tools().relation_set(&event.relation, &data, false)?;
+        }
+        Ok(reaction)
+    }
+}
+
+impl RelationHooks for Valkey {
     /// The leader asks for the whole keyspace, with a new salt.
     fn on_created(
         &self,
@@ -492,29 +513,6 @@ impl Integration for Valkey {
         event: &RelationEvent,
     ) -> Result<(), EventError> {
         leader_writes(host, event, || Ok(request(&random_salt()?)))
-    }
-
-    /// Keep a snapshot of the responses we saw.
-    fn on_changed(
-        &self,
-        host: &mut dyn EventHost,
-        event: &RelationEvent,
-    ) -> Result<Reaction, EventError> {
-        let Some(remote) = host.remote_app()? else {
-            return Ok(Reaction::Nothing);
-        };
-        let rel = &event.relation;
-        let unit = host.ctx().unit_name.clone();
-        let tools = host.tools();
-        let ours = tools.unit_bag(rel, &unit)?.unwrap_or_default();
-        let previous = ours.get("data").map(String::as_str);
-        let current = tools.app_bag(rel, &remote)?.unwrap_or_default();
-        let reaction = on_changed(previous, &current);
-        if let Some(snapshot) = snapshot(previous, &current) {
-            let data: Databag = [("data".to_string(), snapshot)].into_iter().collect();
-            tools.relation_set(rel, &data, false)?;
-        }
-        Ok(reaction)
     }
 }
 

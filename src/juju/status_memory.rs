@@ -178,10 +178,26 @@ mod tests {
         Status::active()
     }
 
-    #[test]
-    fn a_missing_or_corrupt_file_is_unknown() {
+    /// A temporary directory and the memory file's path in it (gone with the directory).
+    fn memory_file() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE);
+        (dir, path)
+    }
+
+    /// A memory of both statuses active, saved at `path`.
+    fn both_active_saved(path: &Path) -> StatusMemory {
+        let memory = StatusMemory {
+            unit: Some(active()),
+            application: Some(active()),
+        };
+        memory.save(path).unwrap();
+        memory
+    }
+
+    #[test]
+    fn a_missing_or_corrupt_file_is_unknown() {
+        let (_dir, path) = memory_file();
         assert_eq!(StatusMemory::load(&path), StatusMemory::default());
         std::fs::write(&path, "{not json").unwrap();
         assert_eq!(StatusMemory::load(&path), StatusMemory::default());
@@ -191,8 +207,7 @@ mod tests {
 
     #[test]
     fn the_memory_survives_a_hook_that_succeeds_and_is_written_atomically() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE);
+        let (dir, path) = memory_file();
         let mut book = StatusBook::new(StatusMemory::load(&path), Some(path.clone()));
         assert!(!book.unchanged(false, &active()));
         book.before_write();
@@ -223,13 +238,8 @@ mod tests {
 
     #[test]
     fn the_file_goes_before_a_write_and_with_a_failed_hook() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE);
-        let memory = StatusMemory {
-            unit: Some(active()),
-            application: Some(active()),
-        };
-        memory.save(&path).unwrap();
+        let (_dir, path) = memory_file();
+        both_active_saved(&path);
         let mut book = StatusBook::new(StatusMemory::load(&path), Some(path.clone()));
         book.before_write();
         assert!(!path.exists(), "a hook killed now leaves no memory");
@@ -240,13 +250,8 @@ mod tests {
 
     #[test]
     fn forgetting_the_application_keeps_the_unit() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE);
-        let memory = StatusMemory {
-            unit: Some(active()),
-            application: Some(active()),
-        };
-        memory.save(&path).unwrap();
+        let (_dir, path) = memory_file();
+        let memory = both_active_saved(&path);
         let mut book = StatusBook::new(memory, Some(path.clone()));
         book.forget(true);
         assert!(!book.unchanged(true, &active()));
