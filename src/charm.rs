@@ -302,7 +302,7 @@ fn relation_event(hook: &mut Hook<'_>, event: &RelationEvent) -> Result<(), Hook
             RelationKind::Changed | RelationKind::Departed => {
                 let leader = hook.tools.is_leader()?;
                 publish_ingress(hook.ctx, meta, hook.tools, leader)?;
-                let remote_app = remote_app(hook, event)?;
+                let remote_app = remote_app(hook.tools, event)?;
                 let has_url = match remote_app {
                     Some(app) => hook
                         .tools
@@ -381,10 +381,7 @@ impl EventHost for EventScope<'_, '_> {
     }
 
     fn remote_app(&mut self) -> Result<Option<String>, ToolError> {
-        match &self.event.remote_app {
-            Some(app) => Ok(Some(app.clone())),
-            None => self.hook.tools.relation_remote_app(&self.event.relation),
-        }
+        remote_app(self.hook.tools, self.event)
     }
 
     fn base_url(&mut self) -> Result<String, ToolError> {
@@ -459,10 +456,10 @@ fn smtp_secret_changed(hook: &mut Hook<'_>, secret_id: &str) -> Result<bool, Hoo
 }
 
 /// The remote application of the event's relation.
-fn remote_app(hook: &mut Hook<'_>, event: &RelationEvent) -> Result<Option<String>, HookError> {
+fn remote_app(tools: &mut HookTools, event: &RelationEvent) -> Result<Option<String>, ToolError> {
     match &event.remote_app {
         Some(app) => Ok(Some(app.clone())),
-        None => Ok(hook.tools.relation_remote_app(&event.relation)?),
+        None => tools.relation_remote_app(&event.relation),
     }
 }
 
